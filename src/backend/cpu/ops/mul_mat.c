@@ -1,0 +1,206 @@
+// backend/cpu/ops/mul_mat.c: dst[N, M] = w[K, N] x x[K, M] (ggml convention), for every weight
+// type. F32/F16 weights dot directly against F32 activations (register-blocked 4x3 tiles);
+// quantized weights with a vec_dot kernel first convert each activation row once to the
+// type's dot partner (prep phase, into the planned scratch), and types without one
+// dequantize each weight row into per-thread scratch and dot in F32. Work is cut into tiles
+// of MM_RB rows x MM_CB columns whose grid depends only on the shapes, and each thread takes a
+// contiguous run of tiles: for one token that is a split by weight rows, for a prompt a split
+// by tiles. Each output element is one dot product, so the thread count never changes a bit.
+#include <string.h>
+
+#include "backend/cpu/cpu_int.h"
+
+#define MM_RB 16 // weight rows per tile (multiple of 4)
+#define MM_CB 24 // activation columns per tile (multiple of 3)
+
+enum mm_path { MM_F32, MM_F16, MM_VEC_DOT, MM_DEQUANT };
+
+static enum mm_path mm_path_of(uint32_t wtype, int64_t K, const struct cpu_vec_dot_entry *e)
+{
+    if (wtype == GGML_TYPE_F32) {
+        return MM_F32;
+    }
+    if (wtype == GGML_TYPE_F16) {
+        return MM_F16;
+    }
+    const struct type_traits *tr = tensor_traits(wtype);
+    if (e && e->vec_dot && tr) {
+        const struct type_traits *vt = tensor_traits(tr->vec_dot_type);
+        if (vt && K % vt->blck == 0 && (e->from_f32 || vt->from_f32 ||
+                                         tr->vec_dot_type == GGML_TYPE_F32)) {
+            return MM_VEC_DOT;
+        }
+    }
+    return MM_DEQUANT;
+}
+
+static const struct cpu_vec_dot_entry *vd_entry(uint32_t wtype, enum cpu_isa isa)
+{
+    return wtype < GGML_TYPE_COUNT ? &cpu_vec_dot_table(isa)[wtype] : NULL;
+}
+
+// Scratch: the converted activations (MM_VEC_DOT), or one dequantized weight row per thread.
+static size_t work_size_isa(const struct tensor *t, int n_threads, enum cpu_isa isa)
+{
+    const struct tensor *w = t->src[0], *x = t->src[1];
+    const int64_t K = w->ne[0];
+    switch (mm_path_of(w->type, K, vd_entry(w->type, isa))) {
+    case MM_VEC_DOT: {
+        uint32_t vdt = tensor_traits(w->type)->vec_dot_type;
+        return tensor_row_size(vdt, K) * (size_t)tensor_nrows(x);
+    }
+    case MM_DEQUANT: return (size_t)n_threads * (((size_t)K * sizeof(float) + 63) & ~(size_t)63);
+    default: return 0;
+    }
+}
+
+size_t cpu_mul_mat_work_size(const struct tensor *t, int n_threads)
+{
+    // The larger of the two ISAs' needs, so a plan fits whichever kernel set runs it.
+    size_t a = work_size_isa(t, n_threads, CPU_ISA_SCALAR);
+    size_t b = work_size_isa(t, n_threads, CPU_ISA_AVX2);
+    return a > b ? a : b;
+}
+
+static void mm_prep(const struct cpu_op_ctx *c, int ith, int nth, enum cpu_isa isa)
+{
+    const struct tensor *w = c->dst->src[0], *x = c->dst->src[1];
+    const int64_t K = w->ne[0];
+    const struct cpu_vec_dot_entry *e = vd_entry(w->type, isa);
+    if (mm_path_of(w->type, K, e) != MM_VEC_DOT) {
+        return;
+    }
+    const uint32_t vdt = tensor_traits(w->type)->vec_dot_type;
+    const size_t row_bytes = tensor_row_size(vdt, K);
+    const int64_t nr = tensor_nrows(x);
+    int64_t r0, r1;
+    cpu_split(nr, ith, nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t i1, i2, i3;
+        cpu_row_index(x, r, &i1, &i2, &i3);
+        const float *src = (const float *)(const void *)cpu_row_c(c->src_data[1], x, i1, i2, i3);
+        void *out = c->work + (size_t)r * row_bytes;
+        if (e->from_f32) {
+            e->from_f32(src, out, K);
+        } else {
+            cpu_row_from_f32(vdt, src, out, K);
+        }
+    }
+}
+
+// One tile: weight rows [n0, n1) x activation columns [m0, m1) of batch (i2, i3).
+static void mm_tile(const struct cpu_op_ctx *c, const struct cpu_vec *v,
+                    const struct cpu_vec_dot_entry *e, enum mm_path path, int ith, int64_t i2,
+                    int64_t i3, int64_t n0, int64_t n1, int64_t m0, int64_t m1)
+{
+    const struct tensor *w = c->dst->src[0], *x = c->dst->src[1], *d = c->dst;
+    const int64_t K = w->ne[0];
+    const int64_t w2 = i2 / (x->ne[2] / w->ne[2]), w3 = i3 / (x->ne[3] / w->ne[3]);
+    const char *wd = c->src_data[0], *xd = c->src_data[1];
+#define WROW(n) cpu_row_c(wd, w, (n), w2, w3)
+#define XROW(m) ((const float *)(const void *)cpu_row_c(xd, x, (m), i2, i3))
+#define DST(n, m) (((float *)(void *)cpu_row(c->dst_data, d, (m), i2, i3))[(n)])
+    if (path == MM_F32 || path == MM_F16) {
+        for (int64_t n = n0; n < n1; n += 4) {
+            const void *wr[4];
+            for (int r = 0; r < 4; r++) {
+                wr[r] = WROW(n + r < n1 ? n + r : n); // repeat a row past the edge
+            }
+            int64_t m = m0;
+            float out[4][3];
+            for (; m + 3 <= m1; m += 3) {
+                const float *xs[3] = {XROW(m), XROW(m + 1), XROW(m + 2)};
+                if (path == MM_F32) {
+                    v->tile4x3_f32(K, (const float *const *)wr, xs, out);
+                } else {
+                    v->tile4x3_f16(K, (const uint16_t *const *)wr, xs, out);
+                }
+                for (int r = 0; r < 4 && n + r < n1; r++) {
+                    for (int q = 0; q < 3; q++) {
+                        DST(n + r, m + q) = out[r][q];
+                    }
+                }
+            }
+            for (; m < m1; m++) {
+                float o[4];
+                if (path == MM_F32) {
+                    v->tile4x1_f32(K, (const float *const *)wr, XROW(m), o);
+                } else {
+                    v->tile4x1_f16(K, (const uint16_t *const *)wr, XROW(m), o);
+                }
+                for (int r = 0; r < 4 && n + r < n1; r++) {
+                    DST(n + r, m) = o[r];
+                }
+            }
+        }
+    } else if (path == MM_VEC_DOT) {
+        const uint32_t vdt = tensor_traits(w->type)->vec_dot_type;
+        const size_t row_bytes = tensor_row_size(vdt, K);
+        const int64_t rows_per_batch = x->ne[1];
+        const int64_t base = (i3 * x->ne[2] + i2) * rows_per_batch;
+        for (int64_t m = m0; m < m1; m++) {
+            const char *xq = c->work + (size_t)(base + m) * row_bytes;
+            for (int64_t n = n0; n < n1; n++) {
+                float s;
+                e->vec_dot((int)K, &s, WROW(n), xq);
+                DST(n, m) = s;
+            }
+        }
+    } else {
+        const size_t stride = (((size_t)K * sizeof(float) + 63) & ~(size_t)63);
+        float *row = (float *)(void *)(c->work + (size_t)ith * stride);
+        for (int64_t n = n0; n < n1; n++) {
+            cpu_row_to_f32(w->type, WROW(n), row, K);
+            for (int64_t m = m0; m < m1; m++) {
+                DST(n, m) = v->dot_f32(K, row, XROW(m));
+            }
+        }
+    }
+#undef WROW
+#undef XROW
+#undef DST
+}
+
+static void mm_run(const struct cpu_op_ctx *c, int ith, int nth, enum cpu_isa isa)
+{
+    const struct tensor *w = c->dst->src[0], *x = c->dst->src[1];
+    const int64_t N = w->ne[1], M = x->ne[1];
+    const struct cpu_vec_dot_entry *e = vd_entry(w->type, isa);
+    const enum mm_path path = mm_path_of(w->type, w->ne[0], e);
+    const struct cpu_vec *v = cpu_vec(isa);
+    const int64_t nrt = (N + MM_RB - 1) / MM_RB, nct = (M + MM_CB - 1) / MM_CB;
+    const int64_t n_batch = x->ne[2] * x->ne[3];
+    int64_t j0, j1;
+    cpu_split(n_batch * nrt * nct, ith, nth, &j0, &j1);
+    for (int64_t j = j0; j < j1; j++) {
+        // Column tiles outermost inside a batch, so consecutive tiles of a thread share
+        // activations and walk weight rows (one token: a plain split by weight rows).
+        const int64_t b = j / (nrt * nct), rem = j % (nrt * nct);
+        const int64_t ct = rem / nrt, rt = rem % nrt;
+        const int64_t n0 = rt * MM_RB, n1 = n0 + MM_RB < N ? n0 + MM_RB : N;
+        const int64_t m0 = ct * MM_CB, m1 = m0 + MM_CB < M ? m0 + MM_CB : M;
+        mm_tile(c, v, e, path, ith, b % x->ne[2], b / x->ne[2], n0, n1, m0, m1);
+    }
+}
+
+void cpu_mul_mat_prep_ref(const struct cpu_op_ctx *c, int ith, int nth)
+{
+    mm_prep(c, ith, nth, CPU_ISA_SCALAR);
+}
+
+void cpu_mul_mat_ref(const struct cpu_op_ctx *c, int ith, int nth)
+{
+    mm_run(c, ith, nth, CPU_ISA_SCALAR);
+}
+
+// The AVX2 entry points share the driver; their SIMD lives in x86/vec_avx2.c (tiles) and in
+// the quant kernels' table for AVX2.
+void cpu_mul_mat_prep_avx2(const struct cpu_op_ctx *c, int ith, int nth)
+{
+    mm_prep(c, ith, nth, CPU_ISA_AVX2);
+}
+
+void cpu_mul_mat_avx2(const struct cpu_op_ctx *c, int ith, int nth)
+{
+    mm_run(c, ith, nth, CPU_ISA_AVX2);
+}

@@ -1,0 +1,50 @@
+// backend/cpu/quant/quant.h: quantized dot-product kernels for mul_mat. For each weight type,
+// vec_dot(n, s, x, y) computes s = dot(x, y) over n elements, x a row of weight blocks and y
+// the activations converted to the type's partner (tensor traits' vec_dot_type). Scalar
+// references (dot_ref.c) follow ggml's math: integer dot products inside a block, the block's
+// scales applied once per block; x86/*_avx2.c compute the same integers in SIMD registers.
+// All functions are pure, thread-safe, and need n % block == 0 (n > 0). Nothing aligned.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+// ---- scalar references (dot_ref.c) ----------------------------------------------------------
+void cpu_vec_dot_q4_0_q8_0_ref(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_q4_1_q8_1_ref(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_q5_0_q8_0_ref(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_q5_1_q8_1_ref(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_q8_0_q8_0_ref(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_iq4_nl_q8_0_ref(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_mxfp4_q8_0_ref(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_q2_K_q8_K_ref(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_q3_K_q8_K_ref(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_q4_K_q8_K_ref(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_q5_K_q8_K_ref(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_q6_K_q8_K_ref(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_iq4_xs_q8_K_ref(int n, float *s, const void *x, const void *y);
+// F16 x F16 and BF16 x BF16 (products summed in double, as ggml's scalar path).
+void cpu_vec_dot_f16_ref(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_bf16_ref(int n, float *s, const void *x, const void *y);
+
+// ---- AVX2 + FMA (+F16C) (x86/*_avx2.c; call only when cpu features report AVX2/FMA/F16C) ----
+void cpu_vec_dot_q4_0_q8_0_avx2(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_q4_1_q8_1_avx2(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_q5_0_q8_0_avx2(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_q5_1_q8_1_avx2(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_q8_0_q8_0_avx2(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_iq4_nl_q8_0_avx2(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_mxfp4_q8_0_avx2(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_q2_K_q8_K_avx2(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_q3_K_q8_K_avx2(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_q4_K_q8_K_avx2(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_q5_K_q8_K_avx2(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_q6_K_q8_K_avx2(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_iq4_xs_q8_K_avx2(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_f16_avx2(int n, float *s, const void *x, const void *y);
+void cpu_vec_dot_bf16_avx2(int n, float *s, const void *x, const void *y);
+
+// Activation quantizers, byte-identical to tensor_quant_q8_0 / _q8_1 / _q8_K (tensor/types.h)
+// for every finite input (the tests check it), n % block == 0.
+void cpu_quant_q8_0_avx2(const float *x, void *y, int64_t n);
+void cpu_quant_q8_1_avx2(const float *x, void *y, int64_t n);
+void cpu_quant_q8_K_avx2(const float *x, void *y, int64_t n);

@@ -1,0 +1,76 @@
+// backend/cpu/quant/x86/quant_avx2.h: small AVX2 helpers shared by the *_avx2.c dot kernels
+// (include only from files built with -mavx2 -mfma -mf16c). Integer products of int8 codes go
+// through maddubs (u8 x s8 -> pairwise int16) and madd (int16 pairs -> int32), which is exact
+// for every code range our blocks hold (checked per kernel in the comments).
+#pragma once
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+// Sum of the 8 floats of v (fixed order: halves, then pairs).
+static inline float qa_hsum_ps(__m256 v)
+{
+    __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+static inline float qa_hsum_ps128(__m128 r)
+{
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+// 8 int32 lanes, each the sum of 4 adjacent products x[i]*y[i] of signed bytes. Exact when
+// y != -128 (the activation quantizers never produce it); x may be -128.
+static inline __m256i qa_dot_i8(__m256i x, __m256i y)
+{
+    const __m256i ax = _mm256_sign_epi8(x, x);
+    const __m256i sy = _mm256_sign_epi8(y, x);
+    const __m256i p16 = _mm256_maddubs_epi16(ax, sy);
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+// Same for unsigned x (0..127): maddubs directly.
+static inline __m256i qa_dot_u8(__m256i x, __m256i y)
+{
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1));
+}
+
+// The 32 nibbles of 16 bytes as bytes: low nibbles (elements 0..15) in the low lane, high
+// nibbles (elements 16..31) in the high lane -- the legacy 32-element block order.
+static inline __m256i qa_nibbles32(const uint8_t *qs)
+{
+    const __m128i t = _mm_loadu_si128((const __m128i *)(const void *)qs);
+    const __m256i b = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+    return _mm256_and_si256(b, _mm256_set1_epi8(0x0f));
+}
+
+// Bit j of the 32-bit little-endian word at p as byte j: 0xff if set, 0 if clear.
+static inline __m256i qa_bits32(const uint8_t *p)
+{
+    uint32_t w;
+    memcpy(&w, p, sizeof w);
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                           0x0101010101010101, 0x0000000000000000);
+    __m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32((int)w), shuf);
+    b = _mm256_or_si256(b, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    return _mm256_cmpeq_epi8(b, _mm256_set1_epi64x(-1));
+}
+
+// Looks up 32 nibbles (as qa_nibbles32 orders them) in a 16-entry int8 table.
+static inline __m256i qa_lut32(const uint8_t *qs, __m128i table)
+{
+    const __m128i t = _mm_loadu_si128((const __m128i *)(const void *)qs);
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    const __m128i lo = _mm_shuffle_epi8(table, _mm_and_si128(t, m4));
+    const __m128i hi = _mm_shuffle_epi8(table, _mm_and_si128(_mm_srli_epi16(t, 4), m4));
+    return _mm256_set_m128i(hi, lo);
+}
+
+static inline __m256i qa_load(const void *p)
+{
+    return _mm256_loadu_si256((const __m256i *)p);
+}

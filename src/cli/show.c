@@ -1,0 +1,319 @@
+// cli/show.c: `llem show FILE.gguf [-v]`: a model's headline facts like `ollama show`
+// (architecture, parameters, quantization, context/embedding length, layers, heads, rope,
+// tokenizer, chat template); -v adds every metadata pair (long arrays abbreviated) and the
+// tensor list. Reads metadata only: no tensor bytes are mapped.
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "gguf/gguf.h"
+
+static const char *const usage_text =
+    "Usage: llem show [-v|--verbose] FILE.gguf\n\n"
+    "Prints a GGUF model's architecture, size, quantization and hyper-parameters.\n\n"
+    "Options:\n"
+    "  -v, --verbose   also print all metadata and the tensor list\n"
+    "  -h, --help      this help\n";
+
+// llama.cpp's llama_ftype values (general.file_type) and their usual names.
+static const char *ftype_name(uint32_t ft)
+{
+    static const char *const names[] = {
+        [0] = "F32",      [1] = "F16",      [2] = "Q4_0",       [3] = "Q4_1",    [7] = "Q8_0",
+        [8] = "Q5_0",     [9] = "Q5_1",     [10] = "Q2_K",      [11] = "Q3_K_S", [12] = "Q3_K_M",
+        [13] = "Q3_K_L",  [14] = "Q4_K_S",  [15] = "Q4_K_M",    [16] = "Q5_K_S", [17] = "Q5_K_M",
+        [18] = "Q6_K",    [19] = "IQ2_XXS", [20] = "IQ2_XS",    [21] = "Q2_K_S", [22] = "IQ3_XS",
+        [23] = "IQ3_XXS", [24] = "IQ1_S",   [25] = "IQ4_NL",    [26] = "IQ3_S",  [27] = "IQ3_M",
+        [28] = "IQ2_S",   [29] = "IQ2_M",   [30] = "IQ4_XS",    [31] = "IQ1_M",  [32] = "BF16",
+        [36] = "TQ1_0",   [37] = "TQ2_0",   [38] = "MXFP4_MOE",
+    };
+    return ft < sizeof names / sizeof names[0] ? names[ft] : NULL;
+}
+
+// "15.2M", "1.1B", "292.5K", "512".
+static void human_count(char *buf, size_t n, uint64_t v)
+{
+    if (v >= 1000000000ull) {
+        snprintf(buf, n, "%.1fB", (double)v / 1e9);
+    } else if (v >= 1000000ull) {
+        snprintf(buf, n, "%.1fM", (double)v / 1e6);
+    } else if (v >= 1000ull) {
+        snprintf(buf, n, "%.1fK", (double)v / 1e3);
+    } else {
+        snprintf(buf, n, "%" PRIu64, v);
+    }
+}
+
+static void row(const char *label, const char *value)
+{
+    printf("    %-22s %s\n", label, value);
+}
+
+// Prints s with control characters escaped, at most `max` bytes (then "...(N bytes)").
+static void put_escaped(const char *s, size_t max)
+{
+    size_t len = strlen(s);
+    for (size_t i = 0; i < len && i < max; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\n') {
+            fputs("\\n", stdout);
+        } else if (c == '\t') {
+            fputs("\\t", stdout);
+        } else if (c < 0x20 || c == 0x7f) {
+            printf("\\x%02x", c);
+        } else {
+            putchar(c);
+        }
+    }
+    if (len > max) {
+        printf("...(%zu bytes)", len);
+    }
+}
+
+static void put_scalar(const struct gguf_value *v)
+{
+    switch (v->type) {
+    case GGUF_VALUE_UINT8:
+    case GGUF_VALUE_UINT16:
+    case GGUF_VALUE_UINT32:
+    case GGUF_VALUE_UINT64: printf("%" PRIu64, v->u64); break;
+    case GGUF_VALUE_INT8:
+    case GGUF_VALUE_INT16:
+    case GGUF_VALUE_INT32:
+    case GGUF_VALUE_INT64: printf("%" PRId64, v->i64); break;
+    case GGUF_VALUE_FLOAT32:
+    case GGUF_VALUE_FLOAT64: printf("%.9g", v->f64); break;
+    case GGUF_VALUE_BOOL: fputs(v->b ? "true" : "false", stdout); break;
+    case GGUF_VALUE_STRING: put_escaped(v->str, 200); break;
+    case GGUF_VALUE_ARRAY:
+    case GGUF_VALUE_COUNT:
+    default: break;
+    }
+}
+
+// One array element as a scalar value of the array's element type.
+static struct gguf_value array_elem(const struct gguf_value *a, uint64_t i)
+{
+    struct gguf_value e = {.type = a->arr.type};
+    const void *d = a->arr.data;
+    switch (a->arr.type) {
+    case GGUF_VALUE_UINT8: e.u64 = ((const uint8_t *)d)[i]; break;
+    case GGUF_VALUE_INT8: e.i64 = ((const int8_t *)d)[i]; break;
+    case GGUF_VALUE_UINT16: e.u64 = ((const uint16_t *)d)[i]; break;
+    case GGUF_VALUE_INT16: e.i64 = ((const int16_t *)d)[i]; break;
+    case GGUF_VALUE_UINT32: e.u64 = ((const uint32_t *)d)[i]; break;
+    case GGUF_VALUE_INT32: e.i64 = ((const int32_t *)d)[i]; break;
+    case GGUF_VALUE_FLOAT32: e.f64 = (double)((const float *)d)[i]; break;
+    case GGUF_VALUE_BOOL: e.b = ((const uint8_t *)d)[i] != 0; break;
+    case GGUF_VALUE_UINT64: e.u64 = ((const uint64_t *)d)[i]; break;
+    case GGUF_VALUE_INT64: e.i64 = ((const int64_t *)d)[i]; break;
+    case GGUF_VALUE_FLOAT64: e.f64 = ((const double *)d)[i]; break;
+    case GGUF_VALUE_STRING: e.str = ((const char *const *)d)[i]; break;
+    case GGUF_VALUE_ARRAY: e = ((const struct gguf_value *)d)[i]; break;
+    case GGUF_VALUE_COUNT:
+    default: break;
+    }
+    return e;
+}
+
+// Arrays like ollama abbreviates them: the first few items, then "...(N items)".
+static void put_value(const struct gguf_value *v)
+{
+    if (v->type != GGUF_VALUE_ARRAY) {
+        put_scalar(v);
+        return;
+    }
+    const uint64_t shown = 5;
+    putchar('[');
+    for (uint64_t i = 0; i < v->arr.n && i < shown; i++) {
+        struct gguf_value e = array_elem(v, i);
+        if (i) {
+            fputs(", ", stdout);
+        }
+        if (e.type == GGUF_VALUE_STRING) {
+            putchar('"');
+            put_escaped(e.str, 60);
+            putchar('"');
+        } else {
+            put_value(&e);
+        }
+    }
+    if (v->arr.n > shown) {
+        printf(", ...(%" PRIu64 " items)", v->arr.n);
+    }
+    putchar(']');
+}
+
+// Value of `<arch>.<suffix>` as text, or NULL when absent.
+static const char *arch_value(const struct gguf_file *f, const char *arch, const char *suffix,
+                              char *buf, size_t n)
+{
+    char key[256];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    const struct gguf_value *v = gguf_get(f, key);
+    if (!v) {
+        return NULL;
+    }
+    switch (v->type) {
+    case GGUF_VALUE_UINT8:
+    case GGUF_VALUE_UINT16:
+    case GGUF_VALUE_UINT32:
+    case GGUF_VALUE_UINT64: snprintf(buf, n, "%" PRIu64, v->u64); break;
+    case GGUF_VALUE_INT8:
+    case GGUF_VALUE_INT16:
+    case GGUF_VALUE_INT32:
+    case GGUF_VALUE_INT64: snprintf(buf, n, "%" PRId64, v->i64); break;
+    case GGUF_VALUE_FLOAT32:
+    case GGUF_VALUE_FLOAT64: snprintf(buf, n, "%.9g", v->f64); break;
+    case GGUF_VALUE_STRING: snprintf(buf, n, "%s", v->str); break;
+    case GGUF_VALUE_BOOL: snprintf(buf, n, "%s", v->b ? "true" : "false"); break;
+    case GGUF_VALUE_ARRAY: { // per-layer values (e.g. head_count_kv): show the range
+        if (v->arr.n == 0 || v->arr.type == GGUF_VALUE_STRING || v->arr.type == GGUF_VALUE_ARRAY) {
+            snprintf(buf, n, "(%" PRIu64 " items)", v->arr.n);
+            break;
+        }
+        struct gguf_value lo = array_elem(v, 0), hi = lo;
+        for (uint64_t i = 1; i < v->arr.n; i++) {
+            struct gguf_value e = array_elem(v, i);
+            if (e.u64 < lo.u64) { // element counts here are small non-negative integers
+                lo = e;
+            }
+            if (e.u64 > hi.u64) {
+                hi = e;
+            }
+        }
+        snprintf(buf, n, "%" PRIu64 "..%" PRIu64 " (per layer)", lo.u64, hi.u64);
+        break;
+    }
+    case GGUF_VALUE_COUNT:
+    default: return NULL;
+    }
+    return buf;
+}
+
+// The file's quantization: general.file_type when known, else the type holding the most
+// bytes among matrices (n_dims >= 2), else among all tensors.
+static const char *quantization(const struct gguf_file *f)
+{
+    uint32_t ft;
+    if (gguf_get_u32(f, "general.file_type", &ft) && ftype_name(ft)) {
+        return ftype_name(ft);
+    }
+    uint64_t bytes[GGML_TYPE_COUNT] = {0}, all[GGML_TYPE_COUNT] = {0};
+    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
+        const struct gguf_tensor_info *t = gguf_tensor(f, i);
+        all[t->type] += t->n_bytes;
+        if (t->n_dims >= 2) {
+            bytes[t->type] += t->n_bytes;
+        }
+    }
+    int best = -1;
+    for (int pass = 0; pass < 2 && best < 0; pass++) {
+        const uint64_t *b = pass == 0 ? bytes : all;
+        for (int t = 0; t < GGML_TYPE_COUNT; t++) {
+            if (b[t] && (best < 0 || b[t] > b[best])) {
+                best = t;
+            }
+        }
+    }
+    return best >= 0 ? gguf_type_name((uint32_t)best) : "unknown";
+}
+
+static void show_model(const struct gguf_file *f)
+{
+    const char *arch = gguf_get_str(f, "general.architecture");
+    char buf[128];
+    printf("  Model\n");
+    row("architecture", arch ? arch : "unknown");
+    uint64_t params = 0;
+    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
+        const struct gguf_tensor_info *t = gguf_tensor(f, i);
+        params += (uint64_t)t->ne[0] * (uint64_t)t->ne[1] * (uint64_t)t->ne[2] * (uint64_t)t->ne[3];
+    }
+    human_count(buf, sizeof buf, params);
+    row("parameters", buf);
+    row("quantization", quantization(f));
+    static const struct {
+        const char *label, *suffix;
+    } hp[] = {
+        {"context length", "context_length"},   {"embedding length", "embedding_length"},
+        {"block count", "block_count"},         {"feed forward length", "feed_forward_length"},
+        {"head count", "attention.head_count"}, {"head count kv", "attention.head_count_kv"},
+        {"rope freq base", "rope.freq_base"},   {"rope dimension", "rope.dimension_count"},
+        {"rope scaling", "rope.scaling.type"},  {"expert count", "expert_count"},
+    };
+    for (size_t i = 0; arch && i < sizeof hp / sizeof hp[0]; i++) {
+        const char *v = arch_value(f, arch, hp[i].suffix, buf, sizeof buf);
+        if (v) {
+            row(hp[i].label, v);
+        }
+    }
+    const char *tok = gguf_get_str(f, "tokenizer.ggml.model");
+    if (tok) {
+        row("tokenizer", tok);
+    }
+    uint64_t n_vocab = 0;
+    if (gguf_get_arr(f, "tokenizer.ggml.tokens", GGUF_VALUE_STRING, &n_vocab)) {
+        snprintf(buf, sizeof buf, "%" PRIu64, n_vocab);
+        row("vocab size", buf);
+    } else if (arch && arch_value(f, arch, "vocab_size", buf, sizeof buf)) {
+        row("vocab size", buf);
+    }
+    row("chat template", gguf_get_str(f, "tokenizer.chat_template") ? "yes" : "no");
+}
+
+static void show_verbose(const struct gguf_file *f)
+{
+    printf("\n  Metadata\n");
+    for (int64_t i = 0; i < gguf_n_kv(f); i++) {
+        printf("    %-40s ", gguf_kv_key(f, i));
+        put_value(gguf_kv_value(f, i));
+        putchar('\n');
+    }
+    printf("\n  Tensors\n");
+    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
+        const struct gguf_tensor_info *t = gguf_tensor(f, i);
+        printf("    %-40s %-8s [", t->name, gguf_type_name(t->type));
+        for (uint32_t d = 0; d < t->n_dims; d++) {
+            printf(d ? " %" PRId64 : "%" PRId64, t->ne[d]);
+        }
+        printf("]\n");
+    }
+}
+
+int cli_show(int argc, char **argv)
+{
+    bool verbose = false;
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) {
+            verbose = true;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            return cli_fail("show", "unknown flag '%s' (try 'llem show --help')", argv[i]);
+        } else if (path) {
+            return cli_fail("show", "one file at a time (got '%s' and '%s')", path, argv[i]);
+        } else {
+            path = argv[i];
+        }
+    }
+    if (!path) {
+        return cli_fail("show", "missing FILE.gguf (try 'llem show --help')");
+    }
+    struct gguf_file *f = NULL;
+    struct llem_errbuf eb = {0};
+    struct gguf_open_opts opts = {.metadata_only = true};
+    if (gguf_open(&f, path, &opts, &eb) != LLEM_OK) {
+        return cli_fail("show", "%s", eb.msg);
+    }
+    show_model(f);
+    if (verbose) {
+        show_verbose(f);
+    }
+    gguf_close(f);
+    return 0;
+}
