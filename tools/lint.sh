@@ -34,7 +34,7 @@ for dir in src/*/; do
         fi
     done < <(grep -rnE '#include "[a-z_]+/' "$dir" --include='*.c' --include='*.h' | sed -E 's/:[0-9]+:/:/')
 done
-if grep -rnE '\b(malloc|calloc|realloc|free)\(' src --include='*.c' | grep -v 'src/base/alloc.c' | grep -v 'llem_' | grep -vE '//.*\b(malloc|free)\(' ; then
+if grep -rnE '(^|[^>._a-zA-Z0-9])(malloc|calloc|realloc|free)\(' src --include='*.c' | grep -v 'src/base/alloc.c' | grep -vE '//.*\b(malloc|free)\(' ; then
     echo "lint: raw malloc/calloc/realloc/free outside base/alloc.c (use llem_*)"; fail=1
 fi
 if grep -rnE '\b(sprintf|vsprintf|strcpy|strcat|gets|atoi|atol|atof|strtok)\(' src --include='*.c' --include='*.h' | grep -vE 'snprintf|vsnprintf'; then

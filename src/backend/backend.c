@@ -77,9 +77,8 @@ void backend_reset_stats(struct backend *be)
 
 // ---- buffers -----------------------------------------------------------------------------------
 
-enum llem_err backend_buffer_alloc(struct backend *be, size_t size,
-                                   enum backend_buffer_usage usage, struct backend_buffer **out,
-                                   struct llem_errbuf *eb)
+enum llem_err backend_buffer_alloc(struct backend *be, size_t size, enum backend_buffer_usage usage,
+                                   struct backend_buffer **out, struct llem_errbuf *eb)
 {
     *out = NULL;
     struct backend_buffer *b = llem_calloc(1, sizeof *b);

@@ -26,10 +26,10 @@ enum backend_buffer_usage {
 // A block of backend memory. `base` is meaningful only to the backend that made it (a host
 // pointer on CPU, a device pointer on CUDA); nothing outside that backend dereferences it.
 struct backend_buffer {
-    struct backend *be;   // owner
-    void *base;           // backend-specific handle; 64-byte aligned on CPU
-    size_t size;          // bytes
-    bool owned;           // false for buffer_from_host_ptr: the caller keeps the memory
+    struct backend *be; // owner
+    void *base;         // backend-specific handle; 64-byte aligned on CPU
+    size_t size;        // bytes
+    bool owned;         // false for buffer_from_host_ptr: the caller keeps the memory
     enum backend_buffer_usage usage;
 };
 
@@ -46,7 +46,7 @@ struct backend_ops {
     bool (*supports_op)(const struct backend *be, const struct tensor *t);
     enum llem_err (*buffer_alloc)(struct backend *be, size_t size, struct backend_buffer *b,
                                   struct llem_errbuf *eb);
-    void (*buffer_free)(struct backend_buffer *b); // releases b's memory (b->base)
+    void (*buffer_free)(struct backend_buffer *b);                 // releases b's memory (b->base)
     void (*buffer_clear)(struct backend_buffer *b, uint8_t value); // every byte = value
     // (optional) Wraps host memory without copying (mmapped weights on CPU). ptr must outlive
     // the buffer.
@@ -74,10 +74,12 @@ struct backend {
 // ---- registry ------------------------------------------------------------------------------------
 
 struct backend_params {
-    int n_threads;    // CPU worker threads (0 = physical cores); ignored by device backends
-    int device;       // device index for device backends
-    bool stats;       // record per-op time
-    const char *isa;  // CPU kernel set: NULL/"auto" (best supported), "scalar", "avx2"
+    int n_threads;      // CPU worker threads (0 = physical cores); ignored by device backends
+    int device;         // device index for device backends
+    bool stats;         // record per-op time
+    const char *isa;    // CPU kernel set: NULL/"auto" (best supported), "scalar", "avx2"
+    bool generic_quant; // CPU: dequantize + F32 dot instead of quantized vec_dot kernels
+                        // (tests of the fallback, A/B measurements)
 };
 
 struct backend_reg {
@@ -86,8 +88,8 @@ struct backend_reg {
                             struct llem_errbuf *eb);
 };
 
-int backend_reg_count(void);                        // backends compiled in (CPU first)
-const struct backend_reg *backend_reg_get(int i);   // NULL if out of range
+int backend_reg_count(void);                                  // backends compiled in (CPU first)
+const struct backend_reg *backend_reg_get(int i);             // NULL if out of range
 const struct backend_reg *backend_reg_find(const char *name); // NULL if not compiled in
 
 // Creates a backend by registry name ("cpu"); p may be NULL for defaults. ENOTFOUND for an
@@ -101,9 +103,8 @@ const char *backend_name(const struct backend *be);
 
 // Allocates size bytes (> 0) of backend memory; the struct itself comes from the heap.
 // ENOMEM on failure (*out NULL).
-enum llem_err backend_buffer_alloc(struct backend *be, size_t size,
-                                   enum backend_buffer_usage usage, struct backend_buffer **out,
-                                   struct llem_errbuf *eb);
+enum llem_err backend_buffer_alloc(struct backend *be, size_t size, enum backend_buffer_usage usage,
+                                   struct backend_buffer **out, struct llem_errbuf *eb);
 // Zero-copy wrap of host memory (mmapped weights); EUNSUPPORTED if the backend cannot.
 enum llem_err backend_buffer_from_host_ptr(struct backend *be, void *ptr, size_t size,
                                            struct backend_buffer **out, struct llem_errbuf *eb);
@@ -140,7 +141,7 @@ enum llem_err backend_galloc_reserve(struct backend_galloc *ga, const struct gra
 // if it has one, or ENOMEM (the tensors are then unbound).
 enum llem_err backend_galloc_alloc_graph(struct backend_galloc *ga, struct graph *gr,
                                          struct llem_errbuf *eb);
-size_t backend_galloc_buffer_size(const struct backend_galloc *ga); // bytes now allocated
+size_t backend_galloc_buffer_size(const struct backend_galloc *ga);      // bytes now allocated
 const struct plan *backend_galloc_plan(const struct backend_galloc *ga); // last plan
 
 // Executes gr (allocated by a galloc of the same backend) and waits for it to finish.

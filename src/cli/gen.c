@@ -30,15 +30,20 @@ static void gen_usage(FILE *out)
             "  --vocab FILE    copy tokenizer.ggml.* from this GGUF (default: the preset's\n"
             "                  vocabulary from $LLEM_SHARED/testdata/tokenizer, else generated)\n"
             "  --gen-vocab     always use the small generated vocabulary\n"
+            "  --ctx N         context_length (default: the preset's)\n"
+            "  --chat-template FILE  set tokenizer.chat_template (default: none)\n"
+            "  --threads N     worker threads (default: online CPUs; output is the same)\n"
             "  -o FILE         output (default <preset>-<TYPE>.gguf, <arch>-tiny-<TYPE>.gguf)\n\n"
             "Presets:\n");
     size_t n;
     const struct synth_preset *p = synth_preset_list(&n);
     for (size_t i = 0; i < n; i++) {
         const struct synth_hparams *h = &p[i].hp;
-        fprintf(out, "  %-15s %-6s n_embd %u, %u layers, %u/%u heads, ffn %u, vocab %u\n",
+        char vocab[32];
+        snprintf(vocab, sizeof vocab, h->n_vocab ? "%u" : "generated", h->n_vocab);
+        fprintf(out, "  %-15s %-6s n_embd %u, %u layers, %u/%u heads, ffn %u, vocab %s\n",
                 p[i].name, p[i].arch ? p[i].arch : "any", h->n_embd, h->n_layer, h->n_head,
-                h->n_head_kv, h->n_ff, h->n_vocab);
+                h->n_head_kv, h->n_ff, vocab);
     }
     fprintf(out, "Architectures:");
     for (size_t i = 0; synth_arch_name(i); i++) {
@@ -78,6 +83,16 @@ int cli_gen(int argc, char **argv)
         if (a[0] != '-') {
             return cli_fail("gen", "unexpected argument '%s' (try --help)", a);
         }
+        static const char *const with_value[] = {"--preset", "--arch", "--type", "--vocab",
+                                                 "--chat-template", "-o", "--output", "--seed",
+                                                 "--ctx", "--threads", "-t"};
+        bool known = false;
+        for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) {
+            known = known || strcmp(a, with_value[k]) == 0;
+        }
+        if (!known) {
+            return cli_fail("gen", "unknown option '%s' (try --help)", a);
+        }
         if (!v) {
             return cli_fail("gen", "%s needs a value", a);
         }
@@ -108,8 +123,6 @@ int cli_gen(int argc, char **argv)
                 return cli_fail("gen", "bad --threads '%s' (1..64)", v);
             }
             o.n_threads = (int)n;
-        } else {
-            return cli_fail("gen", "unknown option '%s' (try --help)", a);
         }
         i++;
     }
@@ -166,7 +179,9 @@ int cli_gen(int argc, char **argv)
                out, o.arch ? o.arch : p->arch ? p->arch : "llama", mix->name, res.n_tensors,
                (double)res.n_params / 1e9, (double)res.n_data_bytes / 1048576.0, res.n_vocab,
                res.vocab_source);
-        printf("time %.2f s, peak RSS %.1f MiB\n", (double)(t1 - t0) / 1e9,
+        double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+        printf("time %.2f s (cpu %.2f s), peak RSS %.1f MiB\n", (double)(t1 - t0) / 1e9, cpu,
                (double)ru.ru_maxrss / 1024.0);
     }
     return 0;

@@ -10,3 +10,4 @@ LLEM_VERB(detokenize, "print the text of token ids read on stdin: llem detokeniz
 LLEM_VERB(eval, "write the logits of every position: llem eval FILE --tokens \"1 2\" --logits-out F")
 LLEM_VERB(template, "render a chat template: llem template FILE.jinja|.gguf [--messages F] [--var k=v]")
 LLEM_VERB(run, "complete a prompt with a GGUF model: llem run FILE.gguf [PROMPT]")
+LLEM_VERB(bench, "measure prompt and generation speed: llem bench -m FILE [-p 512] [-n 128]")

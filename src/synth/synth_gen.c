@@ -226,7 +226,7 @@ static enum llem_err copy_vocab(struct gguf_writer *w, const char *path, uint32_
     struct gguf_open_opts oo = {.metadata_only = true};
     enum llem_err err = gguf_open(&f, path, &oo, eb);
     if (err) {
-        return err;
+        return llem_err_prefix(eb, "vocabulary");
     }
     uint64_t n = 0;
     if (!gguf_get_arr(f, "tokenizer.ggml.tokens", GGUF_VALUE_STRING, &n) || n == 0 ||
@@ -378,7 +378,7 @@ enum llem_err synth_generate(const struct synth_opts *o, const char *path,
     for (size_t i = 0; i < tl.n; i++) {
         const struct synth_tensor *t = &tl.v[i];
         uint32_t type = tensor_mixture_type(mix->name, t->name, t->ne, (int)t->n_dims, t->layer,
-                                            (int)s.hp.n_layer, n_gqa, true, GGML_TYPE_F32);
+                                            (int)s.hp.n_layer, n_gqa, !s.hp.tied, GGML_TYPE_F32);
         size_t row_bytes = gguf_row_bytes(type, t->ne[0]);
         int64_t nrows = t->ne[1] * t->ne[2] * t->ne[3];
         if (row_bytes == 0) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/log.h"
 #include "synth/synth_int.h"
 
 // Token types as llama.cpp's llama_token_type numbers them.
@@ -380,6 +381,9 @@ enum llem_err synth_vocab_write(struct gguf_writer *w, enum synth_vocab_kind kin
         all[i] = t.tok.v[i];
         types[i] = TT_NORMAL;
         scores[i] = 0.0f;
+    }
+    if (n > n_real) {
+        log_info("gen: generated vocabulary of %zu tokens padded to %zu", n_real, n);
     }
     for (size_t i = n_real; i < n; i++) {
         char *p = padbuf + (i - n_real) * 16;

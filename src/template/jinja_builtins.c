@@ -267,6 +267,9 @@ static struct jv f_map(struct jctx *cx, struct jv in, const struct jargs *a)
     struct jv items = list_like(cx, in);
     struct jv out = jv_list_new(cx, items.u.l->n);
     out.fl = JVF_GEN;
+    if (!jv_truthy(in)) { // jinja2 checks the arguments only for a truthy input
+        return out;
+    }
     const struct jv *attr = arg(a, SIZE_MAX, "attribute");
     if (attr) {
         const struct jv *def = arg(a, SIZE_MAX, "default");

@@ -205,7 +205,7 @@ static void slice_indices(struct jctx *cx, struct jv start, struct jv stop, stru
 {
     int64_t L = (int64_t)len;
     int64_t k = 1;
-    if (step.t != JV_NONE && step.t != JV_UNDEF) {
+    if (step.t != JV_NONE) {
         if (step.t != JV_INT) {
             jx_fail(cx, LLEM_EINVAL, "TypeError: slice indices must be integers or None");
         }
@@ -219,7 +219,7 @@ static void slice_indices(struct jctx *cx, struct jv start, struct jv stop, stru
     struct jv in[2] = {start, stop};
     int64_t *outp[2] = {&a, &b};
     for (int j = 0; j < 2; j++) {
-        if (in[j].t == JV_NONE || in[j].t == JV_UNDEF) {
+        if (in[j].t == JV_NONE) {
             continue;
         }
         if (in[j].t != JV_INT && in[j].t != JV_BOOL) {

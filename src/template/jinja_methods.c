@@ -382,10 +382,11 @@ static struct jv str_format(struct jctx *cx, struct jv s, const struct jargs *a)
     size_t n = s.u.s.n, auto_idx = 0;
     for (size_t i = 0; i < n; i++) {
         char c = p[i];
-        if (c == '}' ) {
-            if (i + 1 < n && p[i + 1] == '}') {
-                i++;
+        if (c == '}') {
+            if (i + 1 >= n || p[i + 1] != '}') {
+                jx_fail(cx, LLEM_EINVAL, "ValueError: Single '}' encountered in format string");
             }
+            i++;
             jsb_putc(cx, &b, '}');
             continue;
         }

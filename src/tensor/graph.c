@@ -390,14 +390,14 @@ struct tensor *op_mul_mat(struct graph *gr, struct tensor *w, struct tensor *x)
                     tensor_type_name(w->type), x->name, tensor_type_name(x->type));
     }
     if (w->ne[0] != x->ne[0] || x->ne[2] % w->ne[2] != 0 || x->ne[3] % w->ne[3] != 0) {
-        return fail(gr, "mul_mat: '%s' [%lld,%lld,%lld,%lld] x '%s' [%lld,%lld,%lld,%lld]",
-                    w->name, (long long)w->ne[0], (long long)w->ne[1], (long long)w->ne[2],
+        return fail(gr, "mul_mat: '%s' [%lld,%lld,%lld,%lld] x '%s' [%lld,%lld,%lld,%lld]", w->name,
+                    (long long)w->ne[0], (long long)w->ne[1], (long long)w->ne[2],
                     (long long)w->ne[3], x->name, (long long)x->ne[0], (long long)x->ne[1],
                     (long long)x->ne[2], (long long)x->ne[3]);
     }
     if (w->nb[0] != tr->type_size || x->nb[0] != sizeof(float)) {
-        return fail(gr, "mul_mat: rows of '%s' / '%s' must be contiguous (op_cont first)",
-                    w->name, x->name);
+        return fail(gr, "mul_mat: rows of '%s' / '%s' must be contiguous (op_cont first)", w->name,
+                    x->name);
     }
     const int64_t ne[4] = {w->ne[1], x->ne[1], x->ne[2], x->ne[3]};
     struct tensor *t = new_tensor(gr, GGML_TYPE_F32, ne, OP_MUL_MAT, NULL);
@@ -413,13 +413,13 @@ struct tensor *op_rope(struct graph *gr, struct tensor *x, struct tensor *pos,
         return &gr->dummy;
     }
     if (!is_f32(x) || pos->type != GGML_TYPE_I32 || pos->ne[0] != x->ne[2] || x->ne[3] != 1) {
-        return fail(gr, "rope: '%s' [.., n_tokens %lld] with positions '%s' [%lld] (I32)",
-                    x->name, (long long)x->ne[2], pos->name, (long long)pos->ne[0]);
+        return fail(gr, "rope: '%s' [.., n_tokens %lld] with positions '%s' [%lld] (I32)", x->name,
+                    (long long)x->ne[2], pos->name, (long long)pos->ne[0]);
     }
     if (p->n_rot <= 0 || p->n_rot % 2 != 0 || p->n_rot > x->ne[0] ||
         (p->mode != ROPE_NORMAL && p->mode != ROPE_NEOX)) {
-        return fail(gr, "rope: n_rot %d / mode %d invalid for head size %lld", p->n_rot,
-                    p->mode, (long long)x->ne[0]);
+        return fail(gr, "rope: n_rot %d / mode %d invalid for head size %lld", p->n_rot, p->mode,
+                    (long long)x->ne[0]);
     }
     if (freq_factors && (!is_f32(freq_factors) || freq_factors->ne[0] < p->n_rot / 2)) {
         return fail(gr, "rope: freq_factors '%s' must be F32 [>= %d]", freq_factors->name,
@@ -432,16 +432,15 @@ struct tensor *op_rope(struct graph *gr, struct tensor *x, struct tensor *pos,
     return t;
 }
 
-static bool mask_ok(const struct tensor *m, int64_t n_kv, int64_t n_q, int64_t n_head,
-                    int64_t b3)
+static bool mask_ok(const struct tensor *m, int64_t n_kv, int64_t n_q, int64_t n_head, int64_t b3)
 {
     return (m->type == GGML_TYPE_F32 || m->type == GGML_TYPE_F16) && m->ne[0] == n_kv &&
            m->ne[1] >= n_q && n_head % m->ne[2] == 0 && b3 % m->ne[3] == 0 &&
            m->nb[0] == tensor_type_size(m->type);
 }
 
-struct tensor *op_softmax_ext(struct graph *gr, struct tensor *x, struct tensor *mask,
-                              float scale, struct tensor *sinks)
+struct tensor *op_softmax_ext(struct graph *gr, struct tensor *x, struct tensor *mask, float scale,
+                              struct tensor *sinks)
 {
     if (bad(gr, x) || (mask && bad(gr, mask)) || (sinks && bad(gr, sinks))) {
         return &gr->dummy;
@@ -469,8 +468,8 @@ static bool convertible(uint32_t from, uint32_t to)
     if (!tf || !tt || !tf->to_f32) {
         return false;
     }
-    return to == GGML_TYPE_F32 || ((from == GGML_TYPE_F32 || from == GGML_TYPE_F16) &&
-                                   tt->from_f32 != NULL);
+    return to == GGML_TYPE_F32 ||
+           ((from == GGML_TYPE_F32 || from == GGML_TYPE_F16) && tt->from_f32 != NULL);
 }
 
 struct tensor *op_cpy(struct graph *gr, struct tensor *src, struct tensor *dst)
@@ -518,15 +517,15 @@ struct tensor *op_set_rows(struct graph *gr, struct tensor *dst, struct tensor *
     if ((src->type != GGML_TYPE_F32 && src->type != dst->type) ||
         !convertible(src->type, dst->type) ||
         (idx->type != GGML_TYPE_I32 && idx->type != GGML_TYPE_I64)) {
-        return fail(gr, "set_rows: '%s' (%s) into '%s' (%s) at '%s' (%s) unsupported",
-                    src->name, tensor_type_name(src->type), dst->name,
-                    tensor_type_name(dst->type), idx->name, tensor_type_name(idx->type));
+        return fail(gr, "set_rows: '%s' (%s) into '%s' (%s) at '%s' (%s) unsupported", src->name,
+                    tensor_type_name(src->type), dst->name, tensor_type_name(dst->type), idx->name,
+                    tensor_type_name(idx->type));
     }
     if (src->ne[0] != dst->ne[0] || src->ne[2] != dst->ne[2] || src->ne[3] != dst->ne[3] ||
-        idx->ne[0] != src->ne[1] || src->ne[2] % idx->ne[1] != 0 ||
-        src->ne[3] % idx->ne[2] != 0 || idx->ne[3] != 1) {
-        return fail(gr, "set_rows: shapes of '%s', '%s', '%s' do not match", dst->name,
-                    src->name, idx->name);
+        idx->ne[0] != src->ne[1] || src->ne[2] % idx->ne[1] != 0 || src->ne[3] % idx->ne[2] != 0 ||
+        idx->ne[3] != 1) {
+        return fail(gr, "set_rows: shapes of '%s', '%s', '%s' do not match", dst->name, src->name,
+                    idx->name);
     }
     struct tensor *t = new_view(gr, dst, OP_SET_ROWS, dst->ne, dst->nb, 0);
     t->src[0] = src;
@@ -552,11 +551,12 @@ struct tensor *op_flash_attn_ext(struct graph *gr, struct tensor *q, struct tens
     }
     if (q->ne[0] != k->ne[0] || k->ne[1] != v->ne[1] || k->ne[2] != v->ne[2] ||
         q->ne[2] % k->ne[2] != 0 || k->ne[3] != v->ne[3] || q->ne[3] % k->ne[3] != 0) {
-        return fail(gr, "flash_attn: q '%s' [%lld,%lld,%lld] k '%s' [%lld,%lld,%lld] v '%s' "
-                        "[%lld,%lld,%lld] do not match",
-                    q->name, (long long)q->ne[0], (long long)q->ne[1], (long long)q->ne[2],
-                    k->name, (long long)k->ne[0], (long long)k->ne[1], (long long)k->ne[2],
-                    v->name, (long long)v->ne[0], (long long)v->ne[1], (long long)v->ne[2]);
+        return fail(gr,
+                    "flash_attn: q '%s' [%lld,%lld,%lld] k '%s' [%lld,%lld,%lld] v '%s' "
+                    "[%lld,%lld,%lld] do not match",
+                    q->name, (long long)q->ne[0], (long long)q->ne[1], (long long)q->ne[2], k->name,
+                    (long long)k->ne[0], (long long)k->ne[1], (long long)k->ne[2], v->name,
+                    (long long)v->ne[0], (long long)v->ne[1], (long long)v->ne[2]);
     }
     if (mask && !mask_ok(mask, k->ne[1], q->ne[1], q->ne[2], q->ne[3])) {
         return fail(gr, "flash_attn: mask '%s' does not fit [n_kv %lld, n_q %lld]", mask->name,
@@ -579,9 +579,8 @@ struct tensor *op_flash_attn_ext(struct graph *gr, struct tensor *q, struct tens
 
 // ---- views ---------------------------------------------------------------------------------------
 
-struct tensor *op_view_4d(struct graph *gr, struct tensor *x, int64_t ne0, int64_t ne1,
-                          int64_t ne2, int64_t ne3, size_t nb1, size_t nb2, size_t nb3,
-                          size_t offs)
+struct tensor *op_view_4d(struct graph *gr, struct tensor *x, int64_t ne0, int64_t ne1, int64_t ne2,
+                          int64_t ne3, size_t nb1, size_t nb2, size_t nb3, size_t offs)
 {
     if (bad(gr, x)) {
         return &gr->dummy;
@@ -596,14 +595,14 @@ struct tensor *op_view_4d(struct graph *gr, struct tensor *x, int64_t ne0, int64
     return new_view(gr, x, OP_VIEW, ne, nb, offs);
 }
 
-struct tensor *op_view_3d(struct graph *gr, struct tensor *x, int64_t ne0, int64_t ne1,
-                          int64_t ne2, size_t nb1, size_t nb2, size_t offs)
+struct tensor *op_view_3d(struct graph *gr, struct tensor *x, int64_t ne0, int64_t ne1, int64_t ne2,
+                          size_t nb1, size_t nb2, size_t offs)
 {
     return op_view_4d(gr, x, ne0, ne1, ne2, 1, nb1, nb2, nb2 * (size_t)ne2, offs);
 }
 
-struct tensor *op_view_2d(struct graph *gr, struct tensor *x, int64_t ne0, int64_t ne1,
-                          size_t nb1, size_t offs)
+struct tensor *op_view_2d(struct graph *gr, struct tensor *x, int64_t ne0, int64_t ne1, size_t nb1,
+                          size_t offs)
 {
     return op_view_4d(gr, x, ne0, ne1, 1, 1, nb1, nb1 * (size_t)ne1, nb1 * (size_t)ne1, offs);
 }
@@ -658,8 +657,8 @@ struct tensor *op_permute(struct graph *gr, struct tensor *x, int a0, int a1, in
     unsigned seen = 0;
     for (int i = 0; i < 4; i++) {
         if (ax[i] < 0 || ax[i] > 3 || (seen & (1u << ax[i]))) {
-            return fail(gr, "permute of '%s': (%d,%d,%d,%d) is not a permutation", x->name, a0,
-                        a1, a2, a3);
+            return fail(gr, "permute of '%s': (%d,%d,%d,%d) is not a permutation", x->name, a0, a1,
+                        a2, a3);
         }
         seen |= 1u << ax[i];
     }

@@ -75,8 +75,8 @@ struct tensor *op_rope(struct graph *gr, struct tensor *x, struct tensor *pos,
 // softmax(x * scale + mask) over ne[0] of every row of x [n_kv, n_q, n_head, b3].
 // mask (F32 or F16 [n_kv, >= n_q, 1 or n_head, 1], broadcast over heads) and sinks (F32
 // [n_head]: one extra logit per head that takes probability mass but has no value) may be NULL.
-struct tensor *op_softmax_ext(struct graph *gr, struct tensor *x, struct tensor *mask,
-                              float scale, struct tensor *sinks);
+struct tensor *op_softmax_ext(struct graph *gr, struct tensor *x, struct tensor *mask, float scale,
+                              struct tensor *sinks);
 struct tensor *op_silu(struct graph *gr, struct tensor *x);
 // silu(a) * b, fused (a and b same shape): the SwiGLU FFN's gate.
 struct tensor *op_swiglu(struct graph *gr, struct tensor *a, struct tensor *b);
@@ -104,13 +104,12 @@ struct tensor *op_flash_attn_ext(struct graph *gr, struct tensor *q, struct tens
 // ne/nb in elements/bytes as in struct tensor; offs in bytes from x's first byte. The view must
 // stay inside x's storage (checked).
 struct tensor *op_view_1d(struct graph *gr, struct tensor *x, int64_t ne0, size_t offs);
-struct tensor *op_view_2d(struct graph *gr, struct tensor *x, int64_t ne0, int64_t ne1,
-                          size_t nb1, size_t offs);
-struct tensor *op_view_3d(struct graph *gr, struct tensor *x, int64_t ne0, int64_t ne1,
-                          int64_t ne2, size_t nb1, size_t nb2, size_t offs);
-struct tensor *op_view_4d(struct graph *gr, struct tensor *x, int64_t ne0, int64_t ne1,
-                          int64_t ne2, int64_t ne3, size_t nb1, size_t nb2, size_t nb3,
+struct tensor *op_view_2d(struct graph *gr, struct tensor *x, int64_t ne0, int64_t ne1, size_t nb1,
                           size_t offs);
+struct tensor *op_view_3d(struct graph *gr, struct tensor *x, int64_t ne0, int64_t ne1, int64_t ne2,
+                          size_t nb1, size_t nb2, size_t offs);
+struct tensor *op_view_4d(struct graph *gr, struct tensor *x, int64_t ne0, int64_t ne1, int64_t ne2,
+                          int64_t ne3, size_t nb1, size_t nb2, size_t nb3, size_t offs);
 // Same elements, new shape; x must be contiguous (use op_cont first).
 struct tensor *op_reshape_2d(struct graph *gr, struct tensor *x, int64_t ne0, int64_t ne1);
 struct tensor *op_reshape_3d(struct graph *gr, struct tensor *x, int64_t ne0, int64_t ne1,

@@ -156,6 +156,12 @@ static void fit_free(struct fit *f, size_t offs, size_t size)
 
 // ---- the planner ---------------------------------------------------------------------------
 
+// Whether t belongs to gr (ids of tensors from another graph may collide with ours).
+static bool is_ours(const struct graph *gr, const struct tensor *t, int n)
+{
+    return t->id >= 0 && t->id < n && graph_tensor(gr, t->id) == t;
+}
+
 static bool needs_memory(const struct tensor *t)
 {
     return t->buf == NULL && t->view_src == NULL &&
@@ -186,7 +192,8 @@ static size_t aligned_bytes(const struct tensor *t, size_t align)
 }
 
 // The source of node t whose storage t can take over, or NULL.
-static const struct tensor *inplace_source(const struct plan *p, const struct tensor *t, int i)
+static const struct tensor *inplace_source(const struct plan *p, const struct graph *gr,
+                                           const struct tensor *t, int i)
 {
     if (!op_inplace_ok(t->op)) {
         return NULL;
@@ -194,9 +201,10 @@ static const struct tensor *inplace_source(const struct plan *p, const struct te
     int n_cand = (t->op == OP_ADD || t->op == OP_MUL || t->op == OP_SWIGLU) ? 2 : 1;
     for (int c = 0; c < n_cand; c++) {
         const struct tensor *s = t->src[c];
-        if (!s || s->id < 0 || s->view_src || p->state[s->id] != ST_LIVE ||
-            p->last_use[s->id] != i || (s->flags & TENSOR_FLAG_OUTPUT) || s->type != t->type ||
-            !tensor_same_shape(s, t) || !tensor_is_contiguous(s)) {
+        if (!s || !is_ours(gr, s, graph_n_tensors(gr)) || s->view_src ||
+            p->state[s->id] != ST_LIVE || p->last_use[s->id] != i ||
+            (s->flags & TENSOR_FLAG_OUTPUT) || s->type != t->type || !tensor_same_shape(s, t) ||
+            !tensor_is_contiguous(s)) {
             continue;
         }
         // Another operand aliasing s through a view could be read after being overwritten.
@@ -257,14 +265,19 @@ enum llem_err plan_build(struct plan *p, const struct graph *gr, size_t align, p
         for (int k = 0; k < TENSOR_MAX_SRC; k++) {
             if (t->src[k]) {
                 const struct tensor *r = tensor_storage_root(t->src[k]);
-                if (r->id >= 0 && r->id < n && p->last_use[r->id] < i) {
+                bool ours = is_ours(gr, r, n);
+                if (!ours && !r->buf) {
+                    return llem_errf(eb, LLEM_EINVAL, "plan: '%s' reads '%s', which has no storage",
+                                     t->name, r->name);
+                }
+                if (ours && p->last_use[r->id] < i) {
                     p->last_use[r->id] = i;
                 }
             }
         }
         if (t->view_src) {
             const struct tensor *r = tensor_storage_root(t);
-            if (r->id >= 0 && r->id < n) {
+            if (is_ours(gr, r, n)) {
                 if (p->last_use[r->id] < i) {
                     p->last_use[r->id] = i;
                 }
@@ -297,7 +310,7 @@ enum llem_err plan_build(struct plan *p, const struct graph *gr, size_t align, p
         if (needs_memory(t)) {
             size_t sz = aligned_bytes(t, align);
             p->naive_bytes += sz;
-            const struct tensor *s = inplace_source(p, t, i);
+            const struct tensor *s = inplace_source(p, gr, t, i);
             if (s) {
                 p->offs[i] = p->offs[s->id];
                 p->inplace[i] = s->id;
@@ -320,14 +333,14 @@ enum llem_err plan_build(struct plan *p, const struct graph *gr, size_t align, p
         for (int k = 0; k < TENSOR_MAX_SRC; k++) {
             if (t->src[k]) {
                 const struct tensor *r = tensor_storage_root(t->src[k]);
-                if (r->id >= 0 && r->id < n && p->last_use[r->id] == i) {
+                if (is_ours(gr, r, n) && p->last_use[r->id] == i) {
                     release(&f, r, align);
                 }
             }
         }
         if (t->view_src) {
             const struct tensor *r = tensor_storage_root(t);
-            if (r->id >= 0 && r->id < n && p->last_use[r->id] == i) {
+            if (is_ours(gr, r, n) && p->last_use[r->id] == i) {
                 release(&f, r, align);
             }
         } else if (p->last_use[i] == i) {

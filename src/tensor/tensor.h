@@ -13,10 +13,11 @@
 #include "tensor/types.h" // traits per type; tensor_row_size
 
 #define TENSOR_MAX_DIMS 4
-#define TENSOR_MAX_SRC 6
+#define TENSOR_MAX_SRC  6
 #define TENSOR_NAME_MAX 64 // bytes including NUL; GGUF names are <= 64 bytes (longer: cut)
 
 // ---- op vocabulary ---------------------------------------------------------------------------
+// clang-format off
 // X(NAME, "name", view): `view` ops compute nothing (they only restate strides of src[0]).
 #define TENSOR_OP_LIST(X)                                                                  \
     X(NONE, "none", 0)             /* a leaf: weight, input, KV cache */                   \
@@ -36,8 +37,9 @@
     X(SWIGLU, "swiglu", 0)         /* silu(src0) * src1 */                                 \
     X(CPY, "cpy", 0)               /* src0 converted into src1 (a view of src1) */         \
     X(CONT, "cont", 0)             /* src0 made contiguous (optionally another type) */    \
-    X(SET_ROWS, "set_rows", 0)     /* rows of src0 into src2 at src1 indices (view) */    \
+    X(SET_ROWS, "set_rows", 0)     /* rows of src0 into src2 at src1 indices (view) */     \
     X(FLASH_ATTN, "flash_attn", 0) /* softmax(q k^T * scale + mask) v, online softmax */
+// clang-format on
 
 enum tensor_op {
 #define X(name, str, view) OP_##name,
@@ -108,20 +110,20 @@ enum tensor_flag {
 struct backend_buffer; // backend/backend.h; opaque here on purpose
 
 struct tensor {
-    uint32_t type;    // enum ggml_type
-    uint32_t flags;   // enum tensor_flag bits
+    uint32_t type;               // enum ggml_type
+    uint32_t flags;              // enum tensor_flag bits
     int64_t ne[TENSOR_MAX_DIMS]; // elements per dim; unused trailing dims are 1
     size_t nb[TENSOR_MAX_DIMS];  // bytes between consecutive indices of each dim; nb[0] is
                                  // the block size in bytes (ggml convention), nb[1] the row
     enum tensor_op op;
-    union op_params p;                   // typed by op (p.rope for OP_ROPE, ...)
-    struct tensor *src[TENSOR_MAX_SRC];  // inputs of op; NULL past the last one (or optional)
-    struct tensor *view_src;             // view ops: the tensor whose storage this aliases
-    size_t view_offs;                    // bytes into view_src's storage
-    struct backend_buffer *buf;          // storage; NULL until bound (planner or caller)
-    size_t offs;                         // bytes into buf; meaningful only to buf's backend
-    void *extra;                         // backend-private per-tensor data (repacked weights)
-    int32_t id;                          // index in its graph (-1 outside any graph)
+    union op_params p;                  // typed by op (p.rope for OP_ROPE, ...)
+    struct tensor *src[TENSOR_MAX_SRC]; // inputs of op; NULL past the last one (or optional)
+    struct tensor *view_src;            // view ops: the tensor whose storage this aliases
+    size_t view_offs;                   // bytes into view_src's storage
+    struct backend_buffer *buf;         // storage; NULL until bound (planner or caller)
+    size_t offs;                        // bytes into buf; meaningful only to buf's backend
+    void *extra;                        // backend-private per-tensor data (repacked weights)
+    int32_t id;                         // index in its graph (-1 outside any graph)
     char name[TENSOR_NAME_MAX];
 };
 
@@ -140,8 +142,8 @@ int64_t tensor_nelements(const struct tensor *t);
 int64_t tensor_nrows(const struct tensor *t); // ne[1] * ne[2] * ne[3]
 // Bytes spanned by t's strides: the storage a view needs from its base (0 if any ne is 0).
 size_t tensor_nbytes(const struct tensor *t);
-int64_t tensor_type_blck(uint32_t type);   // elements per block (1 for F32/F16/I32)
-size_t tensor_type_size(uint32_t type);    // bytes per block (0 if unknown)
+int64_t tensor_type_blck(uint32_t type); // elements per block (1 for F32/F16/I32)
+size_t tensor_type_size(uint32_t type);  // bytes per block (0 if unknown)
 const char *tensor_type_name(uint32_t type);
 bool tensor_is_contiguous(const struct tensor *t); // dense rows in dim order, no gaps
 bool tensor_is_permuted(const struct tensor *t);   // strides not increasing with dim

@@ -353,11 +353,7 @@ static bool merge_find(const struct tok_vocab *v, int32_t l, int32_t r, int32_t 
 {
     const struct tok_mergemap *m = &v->merges;
     uint64_t key = (((uint64_t)(uint32_t)l << 32) | (uint32_t)r) + 1;
-    uint64_t k = key;
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    for (uint32_t i = (uint32_t)k & m->mask;; i = (i + 1) & m->mask) {
+    for (uint32_t i = tok_mix64(key) & m->mask;; i = (i + 1) & m->mask) {
         if (m->key[i] == key) {
             *rank = m->rank[i];
             *res = m->result[i];

@@ -73,6 +73,7 @@ enum llem_err tok_vec_push(struct tok_vec *tv, llem_token id);
 
 // Hashing and lookup of interned strings.
 uint32_t tok_hash(const char *s, size_t n);
+uint32_t tok_mix64(uint64_t k); // hash of a merge key (a pair of interned ids)
 int32_t tok_strmap_find(const struct tok_vocab *v, const char *s, size_t n);
 
 // GPT-2 byte <-> code point mapping (printable bytes map to themselves).

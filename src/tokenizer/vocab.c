@@ -15,13 +15,23 @@
 
 uint32_t tok_hash(const char *s, size_t n)
 {
-    // FNV-1a: token texts are short; a better mix matters less than the probe length.
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)s[i];
-        h *= 16777619u;
+    // 8 bytes at a time with a multiply-xorshift mix: token texts are short, merges many.
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+        s += 8;
+        n -= 8;
     }
-    return h;
+    uint64_t w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 29;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 32;
+    return (uint32_t)h;
 }
 
 enum llem_err tok_vec_push(struct tok_vec *tv, llem_token id)
@@ -42,37 +52,23 @@ enum llem_err tok_vec_push(struct tok_vec *tv, llem_token id)
 uint32_t tok_byte_to_cp(uint8_t b)
 {
     // GPT-2's bytes_to_unicode: printable Latin-1 bytes map to themselves, the other 68 bytes
-    // to U+0100.. in byte order.
-    if ((b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE) {
-        return b;
+    // (0x00-0x20, 0x7F-0xA0, 0xAD) to U+0100.. in byte order.
+    if (b <= 0x20) {
+        return 256u + b;
     }
-    uint32_t n = 0;
-    for (uint32_t c = 0; c < b; c++) {
-        if (!((c >= 0x21 && c <= 0x7E) || (c >= 0xA1 && c <= 0xAC) || c >= 0xAE)) {
-            n++;
-        }
+    if (b >= 0x7F && b <= 0xA0) {
+        return 256u + 33 + (b - 0x7Fu);
     }
-    return 256 + n;
+    return b == 0xAD ? 256u + 67 : b;
 }
 
 int tok_cp_to_byte(uint32_t cp)
 {
     if (cp < 256) {
-        uint8_t b = (uint8_t)cp;
-        return tok_byte_to_cp(b) == cp ? (int)b : -1;
+        return tok_byte_to_cp((uint8_t)cp) == cp ? (int)cp : -1;
     }
-    if (cp >= 256 + 68) {
-        return -1;
-    }
-    uint32_t k = cp - 256, n = 0;
-    for (uint32_t c = 0; c < 256; c++) {
-        if (!((c >= 0x21 && c <= 0x7E) || (c >= 0xA1 && c <= 0xAC) || c >= 0xAE)) {
-            if (n++ == k) {
-                return (int)c;
-            }
-        }
-    }
-    return -1;
+    uint32_t k = cp - 256;
+    return k < 33 ? (int)k : k < 67 ? (int)(0x7F + k - 33) : k == 67 ? 0xAD : -1;
 }
 
 uint32_t tok_utf8_next(const char *str, size_t n, size_t *off)
@@ -237,10 +233,12 @@ static enum llem_err intern(struct builder *b, const char *s, size_t n, int32_t 
 
 // ---- merges -----------------------------------------------------------------------------------
 
-static uint32_t mix64(uint64_t k)
+uint32_t tok_mix64(uint64_t k)
 {
     k ^= k >> 33;
     k *= 0xff51afd7ed558ccdull;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ull;
     k ^= k >> 33;
     return (uint32_t)k;
 }
@@ -268,7 +266,7 @@ static enum llem_err mergemap_init(struct tok_mergemap *m, uint64_t n)
 static void mergemap_add(struct tok_mergemap *m, int32_t l, int32_t r, int32_t rank, int32_t res)
 {
     uint64_t key = (((uint64_t)(uint32_t)l << 32) | (uint32_t)r) + 1;
-    for (uint32_t i = mix64(key) & m->mask;; i = (i + 1) & m->mask) {
+    for (uint32_t i = tok_mix64(key) & m->mask;; i = (i + 1) & m->mask) {
         if (m->key[i] == key) {
             return;
         }
@@ -366,20 +364,17 @@ static void set_control(struct tok_vocab *v, int32_t id)
     }
 }
 
-static bool text_is(const struct tok_vocab *v, int32_t id, const char *s)
+// Smallest token id whose text is in `list`, or -1 (lookups, not a scan of the vocab).
+static int32_t first_in(const struct tok_vocab *v, const char *const *list)
 {
-    size_t n = strlen(s);
-    return v->text_len[id] == n && memcmp(v->blob + v->text_off[id], s, n) == 0;
-}
-
-static bool text_in(const struct tok_vocab *v, int32_t id, const char *const *list)
-{
+    int32_t best = -1;
     for (; *list; list++) {
-        if (text_is(v, id, *list)) {
-            return true;
+        int32_t id = tok_strmap_find(v, *list, strlen(*list));
+        if (id >= 0 && id < v->n_vocab && (best < 0 || id < best)) {
+            best = id;
         }
     }
-    return false;
+    return best;
 }
 
 // Roles found by token text when the metadata does not name them (as llama.cpp does), and
@@ -410,16 +405,15 @@ static void detect_by_text(struct tok_vocab *v)
         if (v->special[roles[r].role] >= 0) {
             continue;
         }
-        for (int32_t id = 0; id < v->n_vocab; id++) {
-            if (text_in(v, id, roles[r].texts)) {
-                v->special[roles[r].role] = id;
-                set_control(v, id);
-                break;
-            }
+        int32_t id = first_in(v, roles[r].texts);
+        if (id >= 0) {
+            v->special[roles[r].role] = id;
+            set_control(v, id);
         }
     }
-    for (int32_t id = 0; id < v->n_vocab; id++) {
-        if (text_in(v, id, eog_texts)) {
+    for (const char *const *t = eog_texts; *t; t++) {
+        int32_t id = tok_strmap_find(v, *t, strlen(*t));
+        if (id >= 0 && id < v->n_vocab) {
             v->attr[id] |= TOK_ATTR_EOG;
             set_control(v, id);
         }

@@ -21,11 +21,11 @@ static struct tensor *build_attn(struct graph *gr, struct tensor **in, const voi
     if (!f->plain) {
         return op_flash_attn_ext(gr, in[0], in[1], in[2], mask, f->scale, sinks);
     }
-    struct tensor *kq = op_mul_mat(gr, in[1], in[0]);             // [n_kv, n_q, n_head]
+    struct tensor *kq = op_mul_mat(gr, in[1], in[0]); // [n_kv, n_q, n_head]
     kq = op_softmax_ext(gr, kq, mask, f->scale, sinks);
-    struct tensor *vt = op_cont(gr, op_transpose(gr, in[2]));     // [n_kv, Dv, n_head_kv]
-    struct tensor *kqv = op_mul_mat(gr, vt, kq);                  // [Dv, n_q, n_head]
-    return op_cont(gr, op_permute(gr, kqv, 0, 2, 1, 3));          // [Dv, n_head, n_q]
+    struct tensor *vt = op_cont(gr, op_transpose(gr, in[2])); // [n_kv, Dv, n_head_kv]
+    struct tensor *kqv = op_mul_mat(gr, vt, kq);              // [Dv, n_q, n_head]
+    return op_cont(gr, op_permute(gr, kqv, 0, 2, 1, 3));      // [Dv, n_head, n_q]
 }
 
 static void attn_case(const struct fa_user *f0)
@@ -84,19 +84,27 @@ static void attn_case(const struct fa_user *f0)
             }
         }
     struct bt_case c = {
-        .name = "flash_attn", .n_in = 5,
+        .name = "flash_attn",
+        .n_in = 5,
         .in = {{GGML_TYPE_F32, {f.D, f.n_q, f.n_head, 1}, q},
                {f.kv_type, {f.D, f.n_kv, f.n_head_kv, 1}, kq},
                {f.kv_type, {f.Dv, f.n_kv, f.n_head_kv, 1}, vq},
                {GGML_TYPE_F16, {f.n_kv, n_qpad, 1, 1}, mask},
                {GGML_TYPE_F32, {f.n_head, 1, 1, 1}, sinks}},
-        .build = build_attn, .user = &f, .expect = ref, .n_out = n_out,
-        .atol = 2e-5, .rtol = 2e-5, .simd_atol = 2e-5, .simd_rtol = 2e-5,
+        .build = build_attn,
+        .user = &f,
+        .expect = ref,
+        .n_out = n_out,
+        .atol = 2e-5,
+        .rtol = 2e-5,
+        .simd_atol = 2e-5,
+        .simd_rtol = 2e-5,
     };
     bt_check(&c);
     // The plain path (F32/F16 only: mul_mat over a transposed Q8_0 V has no row layout).
-    if (f.kv_type != GGML_TYPE_Q8_0) {
-        float *flash = llem_malloc(n_out * sizeof(float)), *plain = llem_malloc(n_out * sizeof(float));
+    if (f.kv_type == GGML_TYPE_F32 || f.kv_type == GGML_TYPE_F16) {
+        float *flash = llem_malloc(n_out * sizeof(float)),
+              *plain = llem_malloc(n_out * sizeof(float));
         f.plain = false;
         CHECK(bt_run(&c, bt_backends[cpu_isa_best()], 2, flash));
         f.plain = true;
@@ -144,8 +152,9 @@ static void test_flash_fixed(void)
 static void test_flash_random(void)
 {
     static const int64_t Ds[] = {32, 64, 96};
-    static const uint32_t types[] = {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_Q8_0};
-    for (int it = 0; it < 12; it++) {
+    static const uint32_t types[] = {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_Q8_0,
+                                     GGML_TYPE_Q4_0};
+    for (int it = 0; it < 16; it++) {
         struct fa_user f = {0};
         f.D = Ds[rng_bounded(&rng, 3)];
         f.Dv = f.D;
@@ -153,7 +162,7 @@ static void test_flash_random(void)
         f.n_head = f.n_head_kv * (1 + (int64_t)rng_bounded(&rng, 4));
         f.n_q = 1 + (int64_t)rng_bounded(&rng, 12);
         f.n_kv = f.n_q + (int64_t)rng_bounded(&rng, 90);
-        f.kv_type = types[rng_bounded(&rng, 3)];
+        f.kv_type = types[rng_bounded(&rng, 4)];
         f.mask = rng_bounded(&rng, 4) != 0;
         f.sinks = rng_bounded(&rng, 2) != 0;
         f.scale = 1.0f / sqrtf((float)f.D);
@@ -164,7 +173,7 @@ static void test_flash_random(void)
 int main(void)
 {
     rng_seed(&rng, 99);
-    bt_init();
+    bt_init(false);
     RUN_TEST(test_flash_fixed);
     RUN_TEST(test_flash_random);
     bt_fini();

@@ -17,8 +17,8 @@ static struct tensor *build_get_rows(struct graph *gr, struct tensor **in, const
 
 static void test_get_rows(void)
 {
-    const uint32_t types[] = {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0,
-                              GGML_TYPE_Q4_K, GGML_TYPE_Q6_K};
+    const uint32_t types[] = {GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_Q8_0,
+                              GGML_TYPE_Q4_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K};
     for (size_t ti = 0; ti < LLEM_ARRAY_LEN(types); ti++) {
         const uint32_t type = types[ti];
         const int64_t ne0 = tensor_type_blck(type) == 1 ? 37 : 2 * tensor_type_blck(type);
@@ -34,9 +34,12 @@ static void test_get_rows(void)
             }
         }
         struct bt_case c = {
-            .name = "get_rows", .n_in = 2,
+            .name = "get_rows",
+            .n_in = 2,
             .in = {{type, {ne0, n_rows, 1, 1}, q}, {GGML_TYPE_I32, {n_ids, 1, 1, 1}, ids}},
-            .build = build_get_rows, .expect = ref, .n_out = (size_t)(ne0 * n_ids),
+            .build = build_get_rows,
+            .expect = ref,
+            .n_out = (size_t)(ne0 * n_ids),
         };
         bt_check(&c);
         llem_free(x);
@@ -77,20 +80,31 @@ static void test_binary(void)
                         for (int64_t i1 = 0; i1 < ne[1]; i1++)
                             for (int64_t i0 = 0; i0 < ne[0]; i0++) {
                                 // a's storage is [ne1, ne0] when transposed in the graph.
-                                size_t ia = perm ? (size_t)(((i3 * ne[2] + i2) * ne[0] + i0) * ne[1] + i1)
-                                                 : (size_t)(((i3 * ne[2] + i2) * ne[1] + i1) * ne[0] + i0);
+                                size_t ia =
+                                    perm ? (size_t)(((i3 * ne[2] + i2) * ne[0] + i0) * ne[1] + i1)
+                                         : (size_t)(((i3 * ne[2] + i2) * ne[1] + i1) * ne[0] + i0);
                                 size_t ib = (size_t)((((i3 % be[3]) * be[2] + i2 % be[2]) * be[1] +
-                                                      i1 % be[1]) * be[0] + i0 % be[0]);
+                                                      i1 % be[1]) *
+                                                         be[0] +
+                                                     i0 % be[0]);
                                 size_t io = (size_t)(((i3 * ne[2] + i2) * ne[1] + i1) * ne[0] + i0);
-                                ref[io] = mul ? (double)a[ia] * (double)b[ib] : (double)a[ia] + (double)b[ib];
+                                ref[io] = mul ? (double)a[ia] * (double)b[ib]
+                                              : (double)a[ia] + (double)b[ib];
                             }
                 struct bin_user u = {mul != 0, perm != 0};
                 struct bt_case c = {
-                    .name = mul ? "mul" : "add", .n_in = 2,
-                    .in = {{GGML_TYPE_F32, {perm ? ne[1] : ne[0], perm ? ne[0] : ne[1], ne[2], ne[3]}, a},
+                    .name = mul ? "mul" : "add",
+                    .n_in = 2,
+                    .in = {{GGML_TYPE_F32,
+                            {perm ? ne[1] : ne[0], perm ? ne[0] : ne[1], ne[2], ne[3]},
+                            a},
                            {GGML_TYPE_F32, {be[0], be[1], be[2], be[3]}, b}},
-                    .build = build_binary, .user = &u, .expect = ref, .n_out = na,
-                    .atol = 1e-6, .rtol = 1e-6,
+                    .build = build_binary,
+                    .user = &u,
+                    .expect = ref,
+                    .n_out = na,
+                    .atol = 1e-6,
+                    .rtol = 1e-6,
                 };
                 bt_check(&c);
                 llem_free(a);
@@ -147,10 +161,17 @@ static void test_unary(void)
             }
             enum un_kind kind = (enum un_kind)k;
             struct bt_case c = {
-                .name = "unary", .n_in = k == UN_SWIGLU ? 2 : 1,
+                .name = "unary",
+                .n_in = k == UN_SWIGLU ? 2 : 1,
                 .in = {{GGML_TYPE_F32, {ne0, ne1, 1, 1}, a}, {GGML_TYPE_F32, {ne0, ne1, 1, 1}, b}},
-                .build = build_unary, .user = &kind, .expect = ref, .n_out = n,
-                .atol = 1e-6, .rtol = 2e-6, .simd_atol = 1e-6, .simd_rtol = 2e-6,
+                .build = build_unary,
+                .user = &kind,
+                .expect = ref,
+                .n_out = n,
+                .atol = 1e-6,
+                .rtol = 2e-6,
+                .simd_atol = 1e-6,
+                .simd_rtol = 2e-6,
             };
             bt_check(&c);
             llem_free(a);
@@ -161,6 +182,8 @@ static void test_unary(void)
 }
 
 // ---- mul_mat -------------------------------------------------------------------------------------
+
+static bool mm_generic; // the backends were created with generic_quant
 
 struct mm_user {
     bool x_transposed; // x stored as [M, K] and transposed + made contiguous in the graph
@@ -189,17 +212,31 @@ static void mul_mat_case(uint32_t wt, int64_t K, int64_t N, int64_t M, int64_t w
                     xs[(b * K + k) * M + m] = x[(b * M + m) * K + k];
                 }
     }
+    // With a vec_dot kernel the activations are first rounded to the partner type: the
+    // reference uses those rounded values, so the check stays as tight as for F32.
+    float *xr = x;
+    const struct type_traits *tr = tensor_traits(wt);
+    const bool vec_dot = !mm_generic && wt != GGML_TYPE_F32 && wt != GGML_TYPE_F16 &&
+                         cpu_vec_dot_table(CPU_ISA_SCALAR)[wt].vec_dot;
+    if (vec_dot) {
+        xr = llem_malloc(nx * sizeof(float));
+        void *xq = bt_quantize(tr->vec_dot_type, x, nx, K, xr);
+        llem_free(xq);
+    }
     size_t no = (size_t)(N * M * x2);
     double *ref = llem_malloc(no * sizeof(double));
-    double max_abs = 0.0;
+    double max_abs = 0.0, abs_sum = 0.0;
     for (int64_t b = 0; b < x2; b++) {
         int64_t bw = b / (x2 / w2);
         for (int64_t m = 0; m < M; m++)
             for (int64_t n = 0; n < N; n++) {
-                double s = 0.0;
+                double s = 0.0, sa = 0.0;
                 for (int64_t k = 0; k < K; k++) {
-                    s += (double)wd[(bw * N + n) * K + k] * (double)x[(b * M + m) * K + k];
+                    double t = (double)wd[(bw * N + n) * K + k] * (double)xr[(b * M + m) * K + k];
+                    s += t;
+                    sa += fabs(t);
                 }
+                abs_sum = fmax(abs_sum, sa);
                 ref[(b * M + m) * N + n] = s;
                 max_abs = fmax(max_abs, fabs(s));
             }
@@ -207,17 +244,33 @@ static void mul_mat_case(uint32_t wt, int64_t K, int64_t N, int64_t M, int64_t w
     // F32 sums of K products: error grows like sqrt(K) * eps * |terms|. Quantized weights are
     // exact here (the reference uses the dequantized values), so one tolerance fits all.
     double tol = 4e-6 * sqrt((double)K) * (1.0 + max_abs);
+    // Q8_1 partners carry d * sum(q) as F16 (ggml's layout): ~1e-3 of the absolute dot.
+    if (vec_dot && tr->vec_dot_type == GGML_TYPE_Q8_1) {
+        tol = 2e-4 * abs_sum;
+    }
     struct mm_user u = {xt};
+    char name[64];
+    snprintf(name, sizeof name, "mul_mat %s K=%lld N=%lld M=%lld%s", tensor_type_name(wt),
+             (long long)K, (long long)N, (long long)M, mm_generic ? " generic" : "");
     struct bt_case c = {
-        .name = "mul_mat", .n_in = 2,
-        .in = {{wt, {K, N, w2, 1}, wq},
-               {GGML_TYPE_F32, {xt ? M : K, xt ? K : M, x2, 1}, xs}},
-        .build = build_mul_mat, .user = &u, .expect = ref, .n_out = no,
-        .atol = tol, .rtol = 0, .simd_atol = tol, .simd_rtol = 0,
+        .name = name,
+        .n_in = 2,
+        .in = {{wt, {K, N, w2, 1}, wq}, {GGML_TYPE_F32, {xt ? M : K, xt ? K : M, x2, 1}, xs}},
+        .build = build_mul_mat,
+        .user = &u,
+        .expect = ref,
+        .n_out = no,
+        .atol = tol,
+        .rtol = 0,
+        .simd_atol = tol,
+        .simd_rtol = 0,
     };
     bt_check(&c);
     if (xs != x) {
         llem_free(xs);
+    }
+    if (xr != x) {
+        llem_free(xr);
     }
     llem_free(w);
     llem_free(x);
@@ -226,7 +279,7 @@ static void mul_mat_case(uint32_t wt, int64_t K, int64_t N, int64_t M, int64_t w
     llem_free(ref);
 }
 
-static void test_mul_mat(void)
+static void mul_mat_cases(void)
 {
     const int64_t Ms[] = {1, 2, 4, 7, 30};
     for (size_t mi = 0; mi < LLEM_ARRAY_LEN(Ms); mi++) {
@@ -236,9 +289,72 @@ static void test_mul_mat(void)
         mul_mat_case(GGML_TYPE_Q4_0, 64, 5, Ms[mi], 1, 1, false);
         mul_mat_case(GGML_TYPE_Q4_K, 256, 9, Ms[mi], 1, 1, false);
     }
+    const uint32_t more[] = {GGML_TYPE_Q4_1,   GGML_TYPE_Q5_0, GGML_TYPE_Q5_1, GGML_TYPE_Q2_K,
+                             GGML_TYPE_Q3_K,   GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_IQ4_NL,
+                             GGML_TYPE_IQ4_XS, GGML_TYPE_BF16};
+    for (size_t i = 0; i < LLEM_ARRAY_LEN(more); i++) {
+        mul_mat_case(more[i], 512, 7, 5, 1, 1, false);
+    }
     mul_mat_case(GGML_TYPE_F32, 24, 33, 50, 2, 4, false); // batch broadcast (GQA-style)
-    mul_mat_case(GGML_TYPE_F16, 40, 7, 9, 1, 3, true);    // transposed activations
+    mul_mat_case(GGML_TYPE_Q8_0, 64, 9, 6, 1, 2, false);
+    mul_mat_case(GGML_TYPE_F16, 40, 7, 9, 1, 3, true); // transposed activations
     mul_mat_case(GGML_TYPE_F32, 1, 1, 1, 1, 1, false);
+}
+
+static void test_mul_mat(void)
+{
+    mul_mat_cases();
+}
+
+// The same cases through the generic path (dequantized weight rows, F32 dots).
+static void test_mul_mat_generic(void)
+{
+    bt_fini();
+    bt_init(true);
+    mm_generic = true;
+    mul_mat_cases();
+    mm_generic = false;
+    bt_fini();
+    bt_init(false);
+}
+
+// A column's result must not depend on the other columns of the batch (batched decoding of
+// many sequences must equal decoding each alone): M = 1 vs the same column inside M = 7.
+static void test_mul_mat_batch_invariant(void)
+{
+    const uint32_t types[] = {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_K};
+    const int64_t K = 256, N = 13, M = 7, col = 5;
+    for (size_t ti = 0; ti < LLEM_ARRAY_LEN(types); ti++) {
+        float *w = bt_randn(&rng, (size_t)(K * N), 1.0f),
+              *x = bt_randn(&rng, (size_t)(K * M), 1.0f);
+        float *wd = llem_malloc((size_t)(K * N) * sizeof(float));
+        void *wq = bt_quantize(types[ti], w, (size_t)(K * N), K, wd);
+        struct mm_user u = {false};
+        struct bt_case all = {
+            .name = "mm batch",
+            .n_in = 2,
+            .in = {{types[ti], {K, N, 1, 1}, wq}, {GGML_TYPE_F32, {K, M, 1, 1}, x}},
+            .build = build_mul_mat,
+            .user = &u,
+            .n_out = (size_t)(N * M)};
+        struct bt_case one = all;
+        one.in[1].ne[1] = 1;
+        one.in[1].data = x + col * K;
+        one.n_out = (size_t)N;
+        for (int isa = 0; isa < CPU_ISA_COUNT; isa++) {
+            if (!bt_backends[isa]) {
+                continue;
+            }
+            float ya[13 * 7], y1[13];
+            CHECK(bt_run(&all, bt_backends[isa], 2, ya));
+            CHECK(bt_run(&one, bt_backends[isa], 3, y1));
+            CHECK(memcmp(ya + col * N, y1, sizeof y1) == 0);
+        }
+        llem_free(w);
+        llem_free(x);
+        llem_free(wd);
+        llem_free(wq);
+    }
 }
 
 // ---- rope ---------------------------------------------------------------------------------------
@@ -272,9 +388,15 @@ static void rope_case(int mode, int64_t hd, int n_rot, double ext, float fscale,
         fac[i] = 1.0f + 0.25f * (float)(i % 5);
     }
     struct rope_user u = {
-        .p = {.n_rot = n_rot, .mode = mode, .n_ctx_orig = 4096, .freq_base = 10000.0f,
-              .freq_scale = fscale, .ext_factor = (float)ext, .attn_factor = 1.0f,
-              .beta_fast = 32.0f, .beta_slow = 1.0f},
+        .p = {.n_rot = n_rot,
+              .mode = mode,
+              .n_ctx_orig = 4096,
+              .freq_base = 10000.0f,
+              .freq_scale = fscale,
+              .ext_factor = (float)ext,
+              .attn_factor = 1.0f,
+              .beta_fast = 32.0f,
+              .beta_slow = 1.0f},
         .with_ff = ff,
     };
     double lo = floor(ref_corr_dim(n_rot, 4096, 32.0, 10000.0));
@@ -290,7 +412,8 @@ static void rope_case(int mode, int64_t hd, int n_rot, double ext, float fscale,
                 y[i] = xr[i];
             }
             for (int i = 0; i < n_rot / 2; i++) {
-                double extrap = pos[t] * pow(10000.0, -2.0 * i / n_rot) / (ff ? (double)fac[i] : 1.0);
+                double extrap =
+                    pos[t] * pow(10000.0, -2.0 * i / n_rot) / (ff ? (double)fac[i] : 1.0);
                 double interp = (double)fscale * extrap, th = interp, ms = 1.0;
                 if (ext != 0.0) {
                     double yv = (i - lo) / fmax(0.001, hi - lo);
@@ -298,18 +421,27 @@ static void rope_case(int mode, int64_t hd, int n_rot, double ext, float fscale,
                     th = interp * (1 - mix) + extrap * mix;
                     ms *= 1.0 + 0.1 * log(1.0 / (double)fscale);
                 }
-                int64_t a = mode == ROPE_NEOX ? i : 2 * i, b = mode == ROPE_NEOX ? i + n_rot / 2 : 2 * i + 1;
+                int64_t a = mode == ROPE_NEOX ? i : 2 * i,
+                        b = mode == ROPE_NEOX ? i + n_rot / 2 : 2 * i + 1;
                 y[a] = ((double)xr[a] * cos(th) - (double)xr[b] * sin(th)) * ms;
                 y[b] = ((double)xr[a] * sin(th) + (double)xr[b] * cos(th)) * ms;
             }
         }
     // Angles up to 4000 rad in float (as llama.cpp computes them): ~4000 * 2^-24 rad of error.
     struct bt_case c = {
-        .name = "rope", .n_in = 3,
-        .in = {{GGML_TYPE_F32, {hd, nh, nt, 1}, x}, {GGML_TYPE_I32, {nt, 1, 1, 1}, pos},
+        .name = "rope",
+        .n_in = 3,
+        .in = {{GGML_TYPE_F32, {hd, nh, nt, 1}, x},
+               {GGML_TYPE_I32, {nt, 1, 1, 1}, pos},
                {GGML_TYPE_F32, {64, 1, 1, 1}, fac}},
-        .build = build_rope, .user = &u, .expect = ref, .n_out = n,
-        .atol = 3e-3, .rtol = 0, .simd_atol = 2e-6, .simd_rtol = 2e-6,
+        .build = build_rope,
+        .user = &u,
+        .expect = ref,
+        .n_out = n,
+        .atol = 3e-3,
+        .rtol = 0,
+        .simd_atol = 2e-6,
+        .simd_rtol = 2e-6,
     };
     bt_check(&c);
     llem_free(x);
@@ -348,7 +480,8 @@ static void softmax_case(int64_t n_kv, int64_t n_q, int64_t n_head, uint32_t mty
     for (int64_t q = 0; q < n_q; q++)
         for (int64_t k = 0; k < n_kv; k++) {
             // causal-like, plus one fully masked row when there are several
-            float v = (k > q + n_kv - n_q || (n_q > 2 && q == 1)) ? -INFINITY : (float)((k * 7 + q) % 5) * 0.1f;
+            float v = (k > q + n_kv - n_q || (n_q > 2 && q == 1)) ? -INFINITY
+                                                                  : (float)((k * 7 + q) % 5) * 0.1f;
             mh[q * n_kv + k] = fp16_from_f32(v);
             // The reference sees what the kernel sees: the F16 mask's rounded values.
             mf[q * n_kv + k] = mtype == GGML_TYPE_F16 ? fp16_to_f32(mh[q * n_kv + k]) : v;
@@ -363,7 +496,8 @@ static void softmax_case(int64_t n_kv, int64_t n_q, int64_t n_head, uint32_t mty
             const double NEG_INF = -(double)INFINITY;
             double mx = sinks ? (double)sk[h] : NEG_INF;
             for (int64_t k = 0; k < n_kv; k++) {
-                y[k] = (double)xr[k] * (double)scale + (mtype != GGML_TYPE_COUNT ? (double)mf[q * n_kv + k] : 0.0);
+                y[k] = (double)xr[k] * (double)scale +
+                       (mtype != GGML_TYPE_COUNT ? (double)mf[q * n_kv + k] : 0.0);
                 mx = fmax(mx, y[k]);
             }
             double s = sinks ? exp((double)sk[h] - mx) : 0.0;
@@ -376,13 +510,21 @@ static void softmax_case(int64_t n_kv, int64_t n_q, int64_t n_head, uint32_t mty
         }
     struct sm_user u = {mtype != GGML_TYPE_COUNT, sinks, scale};
     struct bt_case c = {
-        .name = "softmax", .n_in = 3,
+        .name = "softmax",
+        .n_in = 3,
         .in = {{GGML_TYPE_F32, {n_kv, n_q, n_head, 1}, x},
-               {mtype == GGML_TYPE_F16 ? GGML_TYPE_F16 : GGML_TYPE_F32, {n_kv, n_q, 1, 1},
+               {mtype == GGML_TYPE_F16 ? GGML_TYPE_F16 : GGML_TYPE_F32,
+                {n_kv, n_q, 1, 1},
                 mtype == GGML_TYPE_F16 ? (const void *)mh : (const void *)mf},
                {GGML_TYPE_F32, {n_head, 1, 1, 1}, sk}},
-        .build = build_softmax, .user = &u, .expect = ref, .n_out = n,
-        .atol = 1e-7, .rtol = 2e-6, .simd_atol = 1e-7, .simd_rtol = 2e-6,
+        .build = build_softmax,
+        .user = &u,
+        .expect = ref,
+        .n_out = n,
+        .atol = 1e-7,
+        .rtol = 2e-6,
+        .simd_atol = 1e-7,
+        .simd_rtol = 2e-6,
     };
     bt_check(&c);
     llem_free(x);
@@ -444,8 +586,13 @@ static void test_copy(void)
         }
         struct cp_user u = {types[ti], 0};
         struct bt_case c = {
-            .name = "cont_type", .n_in = 1, .in = {{GGML_TYPE_F32, {ne0, ne1, 1, 1}, x}},
-            .build = build_copy, .user = &u, .expect = ref, .n_out = n,
+            .name = "cont_type",
+            .n_in = 1,
+            .in = {{GGML_TYPE_F32, {ne0, ne1, 1, 1}, x}},
+            .build = build_copy,
+            .user = &u,
+            .expect = ref,
+            .n_out = n,
         };
         bt_check(&c);
         llem_free(q);
@@ -464,11 +611,17 @@ static void test_copy(void)
         for (int wide = 0; wide < 2; wide++) {
             struct cp_user us = {types[ti], 2};
             struct bt_case cs = {
-                .name = "set_rows", .n_in = 3,
-                .in = {{GGML_TYPE_F32, {ne0, ne1, 1, 1}, x}, {GGML_TYPE_F32, {ne0, 3, 1, 1}, y},
-                       {wide ? GGML_TYPE_I64 : GGML_TYPE_I32, {3, 1, 1, 1},
+                .name = "set_rows",
+                .n_in = 3,
+                .in = {{GGML_TYPE_F32, {ne0, ne1, 1, 1}, x},
+                       {GGML_TYPE_F32, {ne0, 3, 1, 1}, y},
+                       {wide ? GGML_TYPE_I64 : GGML_TYPE_I32,
+                        {3, 1, 1, 1},
                         wide ? (const void *)idx64 : (const void *)idx32}},
-                .build = build_copy, .user = &us, .expect = ref, .n_out = n,
+                .build = build_copy,
+                .user = &us,
+                .expect = ref,
+                .n_out = n,
             };
             bt_check(&cs);
         }
@@ -488,8 +641,13 @@ static void test_copy(void)
                 }
         struct cp_user u = {GGML_TYPE_F32, 1};
         struct bt_case c = {
-            .name = "cont_permute", .n_in = 1, .in = {{GGML_TYPE_F32, {a, b, cc, 1}, z}},
-            .build = build_copy, .user = &u, .expect = r2, .n_out = (size_t)(a * b * cc),
+            .name = "cont_permute",
+            .n_in = 1,
+            .in = {{GGML_TYPE_F32, {a, b, cc, 1}, z}},
+            .build = build_copy,
+            .user = &u,
+            .expect = r2,
+            .n_out = (size_t)(a * b * cc),
         };
         bt_check(&c);
         llem_free(z);
@@ -504,9 +662,13 @@ static void test_copy(void)
             }
         struct cp_user u = {GGML_TYPE_F32, 3};
         struct bt_case c = {
-            .name = "cpy_view", .n_in = 2,
+            .name = "cpy_view",
+            .n_in = 2,
             .in = {{GGML_TYPE_F32, {ne0, ne1, 1, 1}, x}, {GGML_TYPE_F32, {ne0, 2, 1, 1}, y}},
-            .build = build_copy, .user = &u, .expect = r3, .n_out = (size_t)(ne0 * 4),
+            .build = build_copy,
+            .user = &u,
+            .expect = r3,
+            .n_out = (size_t)(ne0 * 4),
         };
         bt_check(&c);
     }
@@ -519,11 +681,13 @@ static void test_copy(void)
 int main(void)
 {
     rng_seed(&rng, 1234);
-    bt_init();
+    bt_init(false);
     RUN_TEST(test_get_rows);
     RUN_TEST(test_binary);
     RUN_TEST(test_unary);
     RUN_TEST(test_mul_mat);
+    RUN_TEST(test_mul_mat_generic);
+    RUN_TEST(test_mul_mat_batch_invariant);
     RUN_TEST(test_rope);
     RUN_TEST(test_softmax);
     RUN_TEST(test_copy);

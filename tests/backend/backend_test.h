@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu_int.h"
 #include "backend/cpu/cpu.h"
 #include "base/alloc.h"
 #include "base/rng.h"
@@ -33,9 +34,9 @@ struct bt_case {
     struct bt_input in[BT_MAX_IN];
     bt_build_fn build;
     const void *user;
-    const double *expect; // [n_out] reference (double), NULL: only cross-checks
-    size_t n_out;         // F32 elements of the output
-    double atol, rtol;    // vs expect: |got - ref| <= atol + rtol * |ref|
+    const double *expect;        // [n_out] reference (double), NULL: only cross-checks
+    size_t n_out;                // F32 elements of the output
+    double atol, rtol;           // vs expect: |got - ref| <= atol + rtol * |ref|
     double simd_atol, simd_rtol; // SIMD vs scalar
 };
 
@@ -46,13 +47,15 @@ static inline size_t bt_bytes(const struct bt_input *in)
 
 static struct backend *bt_backends[CPU_ISA_COUNT];
 
-static inline void bt_init(void)
+// generic_quant: mul_mat ignores the quantized vec_dot kernels (tests the generic path).
+static inline void bt_init(bool generic_quant)
 {
     for (int isa = 0; isa < CPU_ISA_COUNT; isa++) {
         if (isa > (int)cpu_isa_best()) {
             continue;
         }
-        struct backend_params p = {.n_threads = 3, .isa = cpu_isa_name((enum cpu_isa)isa)};
+        struct backend_params p = {
+            .n_threads = 3, .isa = cpu_isa_name((enum cpu_isa)isa), .generic_quant = generic_quant};
         struct llem_errbuf eb = {0};
         CHECK_OK(backend_new("cpu", &p, &bt_backends[isa], &eb), &eb);
     }
@@ -79,8 +82,8 @@ static inline bool bt_run(const struct bt_case *c, struct backend *be, int nth, 
     }
     struct tensor *in[BT_MAX_IN] = {0};
     for (int i = 0; i < c->n_in; i++) {
-        in[i] = graph_input(gr, "in", c->in[i].type, c->in[i].ne[0], c->in[i].ne[1],
-                            c->in[i].ne[2], c->in[i].ne[3]);
+        in[i] = graph_input(gr, "in", c->in[i].type, c->in[i].ne[0], c->in[i].ne[1], c->in[i].ne[2],
+                            c->in[i].ne[3]);
     }
     struct tensor *y = c->build(gr, in, c->user);
     graph_set_output(gr, y);

@@ -323,9 +323,9 @@ static void test_determinism(void)
     tmp_path(a, sizeof a, "d1.gguf");
     tmp_path(b, sizeof b, "d3.gguf");
     tmp_path(c, sizeof c, "dseed.gguf");
-    CHECK_OK(gen("qwen2", "Q4_K_M", 42, 1, a, NULL, &eb), &eb);
-    CHECK_OK(gen("qwen2", "Q4_K_M", 42, 3, b, NULL, &eb), &eb);
-    CHECK_OK(gen("qwen2", "Q4_K_M", 43, 3, c, NULL, &eb), &eb);
+    CHECK_OK(gen("qwen2", "Q8_0", 42, 1, a, NULL, &eb), &eb);
+    CHECK_OK(gen("qwen2", "Q8_0", 42, 3, b, NULL, &eb), &eb);
+    CHECK_OK(gen("qwen2", "Q8_0", 43, 3, c, NULL, &eb), &eb);
     CHECK(same_bytes(a, b));
     CHECK(!same_bytes(a, c));
     unlink(a);
@@ -448,8 +448,8 @@ static void test_alloc_failures(void)
     char path[512];
     tmp_path(path, sizeof path, "oom.gguf");
     int failures = 0;
-    for (uint64_t k = 1; k < 100000; k += (k < 400 ? 1 : 97)) {
-        struct synth_opts o = {.preset = "tiny", .arch = "qwen3", .type = "Q4_0", .n_threads = 1,
+    for (uint64_t k = 1; k < 1000000; k += (k < 48 ? 1 : k / 6)) { // every early site, then a sweep
+        struct synth_opts o = {.preset = "tiny", .arch = "qwen3", .type = "F16", .n_threads = 2,
                                .gen_vocab = true};
         struct llem_errbuf eb = {0};
         llem_alloc_fail_at(k, 0);

@@ -26,14 +26,12 @@ static void test_init_strides(void)
     CHECK_OK(tensor_init(&t, GGML_TYPE_I32, 1, (const int64_t[]){7}, NULL, &eb), &eb);
     CHECK_EQ_I64(tensor_nbytes(&t), 28);
     // Bad shapes from a file are errors, not asserts.
-    CHECK_EQ_I64(tensor_init(&t, GGML_TYPE_Q4_0, 1, (const int64_t[]){33}, "q", &eb),
-                 LLEM_EINVAL);
-    CHECK_EQ_I64(tensor_init(&t, GGML_TYPE_F32, 2, (const int64_t[]){3, 0}, "z", &eb),
-                 LLEM_EINVAL);
+    CHECK_EQ_I64(tensor_init(&t, GGML_TYPE_Q4_0, 1, (const int64_t[]){33}, "q", &eb), LLEM_EINVAL);
+    CHECK_EQ_I64(tensor_init(&t, GGML_TYPE_F32, 2, (const int64_t[]){3, 0}, "z", &eb), LLEM_EINVAL);
     CHECK_EQ_I64(tensor_init(&t, 999, 1, (const int64_t[]){3}, "u", &eb), LLEM_EINVAL);
-    CHECK_EQ_I64(tensor_init(&t, GGML_TYPE_F32, 4,
-                             (const int64_t[]){INT64_MAX / 2, 4, 1, 1}, "big", &eb),
-                 LLEM_ELIMIT);
+    CHECK_EQ_I64(
+        tensor_init(&t, GGML_TYPE_F32, 4, (const int64_t[]){INT64_MAX / 2, 4, 1, 1}, "big", &eb),
+        LLEM_ELIMIT);
 }
 
 static void test_views(void)
@@ -116,8 +114,7 @@ static void test_op_shapes(void)
     CHECK_EQ_I64(y->ne[1], 5);
     struct tensor *q = op_reshape_3d(gr, y, 8, 4, 5);
     struct tensor *k = graph_input(gr, "k", GGML_TYPE_F16, 8, 20, 2, 1);
-    struct tensor *o = op_flash_attn_ext(gr, op_permute(gr, q, 0, 2, 1, 3), k, k, NULL, 0.3f,
-                                         NULL);
+    struct tensor *o = op_flash_attn_ext(gr, op_permute(gr, q, 0, 2, 1, 3), k, k, NULL, 0.3f, NULL);
     CHECK_EQ_I64(o->ne[0], 8);
     CHECK_EQ_I64(o->ne[1], 4); // heads
     CHECK_EQ_I64(o->ne[2], 5); // queries

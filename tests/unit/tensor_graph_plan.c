@@ -103,19 +103,22 @@ static void build_layers(struct graph *gr, struct tensor *weights, int n_layer, 
         struct tensor *q = op_reshape_3d(gr, op_mul_mat(gr, &weights[2], h), hd, n_head, n_tok);
         struct tensor *k = op_reshape_3d(gr, op_mul_mat(gr, &weights[2], h), hd, n_head, n_tok);
         struct tensor *v = op_reshape_3d(gr, op_mul_mat(gr, &weights[2], h), hd, n_head, n_tok);
-        struct op_rope_params rp = {.n_rot = (int32_t)hd, .mode = ROPE_NEOX, .freq_base = 1e4f,
-                                    .freq_scale = 1, .attn_factor = 1, .n_ctx_orig = 512};
+        struct op_rope_params rp = {.n_rot = (int32_t)hd,
+                                    .mode = ROPE_NEOX,
+                                    .freq_base = 1e4f,
+                                    .freq_scale = 1,
+                                    .attn_factor = 1,
+                                    .n_ctx_orig = 512};
         q = op_rope(gr, q, pos, NULL, &rp);
         k = op_rope(gr, k, pos, NULL, &rp);
-        struct tensor *a = op_flash_attn_ext(gr, op_permute(gr, q, 0, 2, 1, 3),
-                                             op_cont(gr, op_permute(gr, k, 0, 2, 1, 3)),
-                                             op_cont(gr, op_permute(gr, v, 0, 2, 1, 3)), NULL,
-                                             0.25f, NULL);
+        struct tensor *a = op_flash_attn_ext(
+            gr, op_permute(gr, q, 0, 2, 1, 3), op_cont(gr, op_permute(gr, k, 0, 2, 1, 3)),
+            op_cont(gr, op_permute(gr, v, 0, 2, 1, 3)), NULL, 0.25f, NULL);
         a = op_reshape_2d(gr, a, n_embd, n_tok);
         x = op_add(gr, x, op_mul_mat(gr, &weights[2], a));
         h = op_mul(gr, op_rms_norm(gr, x, 1e-5f), &weights[1]);
-        struct tensor *g = op_swiglu(gr, op_mul_mat(gr, &weights[3], h),
-                                     op_mul_mat(gr, &weights[3], h));
+        struct tensor *g =
+            op_swiglu(gr, op_mul_mat(gr, &weights[3], h), op_mul_mat(gr, &weights[3], h));
         x = op_add(gr, x, op_mul_mat(gr, &weights[4], g));
     }
     struct tensor *out = op_rms_norm(gr, x, 1e-5f);
@@ -148,8 +151,8 @@ static void test_layers(void)
             n_inplace += p.inplace[i] >= 0;
         }
         CHECK(n_inplace > 0);
-        fprintf(stderr, "  n_tok %d: %d tensors, peak %zu bytes, naive %zu, %d in place\n",
-                n_tok, p.n, p.peak_bytes, p.naive_bytes, n_inplace);
+        fprintf(stderr, "  n_tok %d: %d tensors, peak %zu bytes, naive %zu, %d in place\n", n_tok,
+                p.n, p.peak_bytes, p.naive_bytes, n_inplace);
     }
     // Re-planning the same graph allocates nothing.
     uint64_t before = llem_alloc_count();
@@ -196,7 +199,8 @@ static void test_random(void)
             case 5: y = op_add(gr, op_transpose(gr, a), b); break;
             default: { // views of halves: the root must outlive both
                 struct tensor *top = op_view_2d(gr, a, d, d / 2, a->nb[1], 0);
-                struct tensor *bot = op_view_2d(gr, a, d, d / 2, a->nb[1], a->nb[1] * (size_t)(d / 2));
+                struct tensor *bot =
+                    op_view_2d(gr, a, d, d / 2, a->nb[1], a->nb[1] * (size_t)(d / 2));
                 y = op_add(gr, bot, op_rms_norm(gr, top, 1e-5f));
                 y = op_mul_mat(gr, b, y); // [d, d/2]
                 break;

@@ -18,6 +18,7 @@
 struct cpu_ctx {
     enum cpu_isa isa;
     int n_threads;
+    bool generic_quant; // backend_params.generic_quant
     struct threadpool *pool;
     const struct cpu_kernel *kernels;
     int metric_op[OP_COUNT]; // timer ids "llem_op_seconds{op=...}" (-1 if unregistered)
@@ -142,6 +143,7 @@ static void node_ctx(const struct exec *ex, const struct tensor *t, struct cpu_o
         c->work_bytes = ex->plan->work_bytes[t->id];
     }
     c->n_threads = ex->cx->n_threads;
+    c->generic_quant = ex->cx->generic_quant;
 }
 
 // One thread's walk over the graph. Every thread sees the same node sequence, so the barriers
@@ -177,8 +179,7 @@ static void exec_thread(void *arg, int ith, int nth)
     }
 }
 
-static enum llem_err cpu_graph_compute(struct backend *be, struct graph *gr,
-                                       struct llem_errbuf *eb)
+static enum llem_err cpu_graph_compute(struct backend *be, struct graph *gr, struct llem_errbuf *eb)
 {
     struct cpu_ctx *cx = ctx_of(be);
     const int n = graph_n_tensors(gr);
@@ -289,6 +290,7 @@ enum llem_err cpu_backend_new(const struct backend_params *p, struct backend **o
     }
     cx->isa = isa;
     cx->kernels = cpu_kernels(isa);
+    cx->generic_quant = p->generic_quant;
     cx->n_threads = threadpool_resolve_threads(TP_WORK_COMPUTE, p->n_threads);
     enum llem_err err = threadpool_new(cx->n_threads, 0, &cx->pool);
     if (err != LLEM_OK) {

@@ -26,7 +26,8 @@ struct cpu_op_ctx {
     const char *src_data[TENSOR_MAX_SRC]; // NULL where dst->src[i] is NULL
     char *work;                           // planner-provided scratch (work_bytes), may be NULL
     size_t work_bytes;
-    int n_threads;                        // the nth the node runs with (work is sized for it)
+    int n_threads;      // the nth the node runs with (work is sized for it)
+    bool generic_quant; // mul_mat: ignore vec_dot kernels (generic path)
 };
 
 typedef void (*cpu_kernel_fn)(const struct cpu_op_ctx *c, int ith, int nth);
@@ -62,8 +63,7 @@ static inline const char *cpu_row_c(const char *base, const struct tensor *t, in
 {
     return base + i1 * (int64_t)t->nb[1] + i2 * (int64_t)t->nb[2] + i3 * (int64_t)t->nb[3];
 }
-static inline char *cpu_row(char *base, const struct tensor *t, int64_t i1, int64_t i2,
-                            int64_t i3)
+static inline char *cpu_row(char *base, const struct tensor *t, int64_t i1, int64_t i2, int64_t i3)
 {
     return base + i1 * (int64_t)t->nb[1] + i2 * (int64_t)t->nb[2] + i3 * (int64_t)t->nb[3];
 }
@@ -92,9 +92,16 @@ typedef void (*cpu_vec_dot_fn)(int n, float *s, const void *x, const void *y);
 // Converts an F32 activation row to the partner type (NULL: the partner's traits->from_f32).
 typedef void (*cpu_from_f32_fn)(const float *x, void *y, int64_t n);
 
+// (optional) A register-blocked tile: s[r][c] = dot(x[r], y[c]) for 4 weight rows and 3
+// converted activation rows. Each s[r][c] must equal vec_dot(n, x[r], y[c]) bit for bit, so a
+// sequence's output never depends on which other sequences share its batch.
+typedef void (*cpu_vec_dot_tile_fn)(int n, const void *const x[4], const void *const y[3],
+                                    float s[4][3]);
+
 struct cpu_vec_dot_entry {
     cpu_vec_dot_fn vec_dot;   // NULL: mul_mat dequantizes weight rows and dots in F32
     cpu_from_f32_fn from_f32; // activation quantizer (NULL: traits of vec_dot_type)
+    cpu_vec_dot_tile_fn tile; // (optional) 4x3 tile for prompts; NULL: vec_dot per element
 };
 
 // The dispatch table for an ISA, indexed by weight type (GGML_TYPE_COUNT entries). Defined in
@@ -117,9 +124,9 @@ struct cpu_vec {
                         float out[4][3]);
     void (*tile4x1_f32)(int64_t n, const float *const w[4], const float *x, float out[4]);
     void (*tile4x1_f16)(int64_t n, const uint16_t *const w[4], const float *x, float out[4]);
-    void (*axpy_f32)(int64_t n, float a, const float *x, float *y);     // y += a * x
-    void (*axpy_f16)(int64_t n, float a, const uint16_t *x, float *y);  // y += a * x
-    void (*scale_f32)(int64_t n, float s, float *y);                    // y *= s
+    void (*axpy_f32)(int64_t n, float a, const float *x, float *y);    // y += a * x
+    void (*axpy_f16)(int64_t n, float a, const uint16_t *x, float *y); // y += a * x
+    void (*scale_f32)(int64_t n, float s, float *y);                   // y *= s
 };
 const struct cpu_vec *cpu_vec(enum cpu_isa isa);
 extern const struct cpu_vec cpu_vec_ref;
@@ -127,8 +134,8 @@ extern const struct cpu_vec cpu_vec_avx2;
 
 // ---- kernels (ops/<op>.c reference, x86/<op>_avx2.c variants) --------------------------------
 
-#define CPU_DECLARE_KERNEL(name)                                                           \
-    void cpu_##name##_ref(const struct cpu_op_ctx *c, int ith, int nth);                   \
+#define CPU_DECLARE_KERNEL(name)                                         \
+    void cpu_##name##_ref(const struct cpu_op_ctx *c, int ith, int nth); \
     void cpu_##name##_avx2(const struct cpu_op_ctx *c, int ith, int nth);
 
 CPU_DECLARE_KERNEL(get_rows)

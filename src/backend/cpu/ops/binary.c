@@ -13,8 +13,7 @@ static void binary_ref(const struct cpu_op_ctx *c, int ith, int nth, bool is_mul
         int64_t i1, i2, i3;
         cpu_row_index(d, r, &i1, &i2, &i3);
         const char *ar = cpu_row_c(c->src_data[0], a, i1, i2, i3);
-        const char *br =
-            cpu_row_c(c->src_data[1], b, i1 % b->ne[1], i2 % b->ne[2], i3 % b->ne[3]);
+        const char *br = cpu_row_c(c->src_data[1], b, i1 % b->ne[1], i2 % b->ne[2], i3 % b->ne[3]);
         float *y = (float *)(void *)cpu_row(c->dst_data, d, i1, i2, i3);
         for (int64_t i = 0; i < ne0; i++) {
             float x0 = cpu_f32_at(ar, a, i), x1 = cpu_f32_at(br, b, i % b->ne[0]);

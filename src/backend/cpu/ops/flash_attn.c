@@ -16,7 +16,7 @@ struct fa_shape {
     int64_t D, Dv, n_kv, n_q, n_head, n_head_kv, n_rep, n_batch;
     int64_t heads_per_job; // 1 or n_rep
     int64_t q_per_job;
-    int64_t rows;          // heads_per_job * q_per_job
+    int64_t rows; // heads_per_job * q_per_job
 };
 
 static void fa_shape_of(const struct tensor *d, struct fa_shape *s)
@@ -41,8 +41,7 @@ static void fa_shape_of(const struct tensor *d, struct fa_shape *s)
 // Per-thread scratch in floats: acc[rows][Dv], max[rows], sum[rows], k row, v row.
 static size_t fa_thread_floats(const struct fa_shape *s)
 {
-    size_t n = (size_t)s->rows * (size_t)s->Dv + 2 * (size_t)s->rows + (size_t)s->D +
-               (size_t)s->Dv;
+    size_t n = (size_t)s->rows * (size_t)s->Dv + 2 * (size_t)s->rows + (size_t)s->D + (size_t)s->Dv;
     return (n + 15) & ~(size_t)15; // 64-byte multiple
 }
 
@@ -105,14 +104,14 @@ static void fa_run(const struct cpu_op_ctx *c, int ith, int nth, const struct cp
                     const int64_t iq = q0 + qi, r = hi * nq + qi;
                     float mv = 0.0f;
                     if (m) {
-                        mv = mask_value(m, cpu_row_c(c->src_data[3], m, iq, h % m->ne[2],
-                                                     b % m->ne[3]), j);
+                        mv = mask_value(
+                            m, cpu_row_c(c->src_data[3], m, iq, h % m->ne[2], b % m->ne[3]), j);
                         if (mv == -INFINITY) {
                             continue;
                         }
                     }
-                    const float *qr = (const float *)(const void *)cpu_row_c(c->src_data[0], q,
-                                                                             iq, h, b);
+                    const float *qr =
+                        (const float *)(const void *)cpu_row_c(c->src_data[0], q, iq, h, b);
                     float dot;
                     if (k->type == GGML_TYPE_F32) {
                         dot = vec->dot_f32(s.D, qr, (const float *)(const void *)kr);

@@ -16,8 +16,9 @@ void cpu_get_rows_ref(const struct cpu_op_ctx *c, int ith, int nth)
         int64_t i1, i2, i3;
         cpu_row_index(d, r, &i1, &i2, &i3);
         int32_t id;
-        memcpy(&id, c->src_data[1] + i1 * (int64_t)ids->nb[0] + i2 * (int64_t)ids->nb[1] +
-                        i3 * (int64_t)ids->nb[2],
+        memcpy(&id,
+               c->src_data[1] + i1 * (int64_t)ids->nb[0] + i2 * (int64_t)ids->nb[1] +
+                   i3 * (int64_t)ids->nb[2],
                sizeof id);
         float *y = (float *)(void *)cpu_row(c->dst_data, d, i1, i2, i3);
         if (id < 0 || id >= tab->ne[1]) {

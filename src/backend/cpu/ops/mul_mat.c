@@ -26,8 +26,8 @@ static enum mm_path mm_path_of(uint32_t wtype, int64_t K, const struct cpu_vec_d
     const struct type_traits *tr = tensor_traits(wtype);
     if (e && e->vec_dot && tr) {
         const struct type_traits *vt = tensor_traits(tr->vec_dot_type);
-        if (vt && K % vt->blck == 0 && (e->from_f32 || vt->from_f32 ||
-                                         tr->vec_dot_type == GGML_TYPE_F32)) {
+        if (vt && K % vt->blck == 0 &&
+            (e->from_f32 || vt->from_f32 || tr->vec_dot_type == GGML_TYPE_F32)) {
             return MM_VEC_DOT;
         }
     }
@@ -39,34 +39,32 @@ static const struct cpu_vec_dot_entry *vd_entry(uint32_t wtype, enum cpu_isa isa
     return wtype < GGML_TYPE_COUNT ? &cpu_vec_dot_table(isa)[wtype] : NULL;
 }
 
-// Scratch: the converted activations (MM_VEC_DOT), or one dequantized weight row per thread.
-static size_t work_size_isa(const struct tensor *t, int n_threads, enum cpu_isa isa)
+// Scratch: the converted activations (MM_VEC_DOT) or one dequantized weight row per thread
+// (MM_DEQUANT). The planner reserves the larger of the two, so either path (and either ISA)
+// fits whatever plan was made.
+size_t cpu_mul_mat_work_size(const struct tensor *t, int n_threads)
 {
     const struct tensor *w = t->src[0], *x = t->src[1];
     const int64_t K = w->ne[0];
-    switch (mm_path_of(w->type, K, vd_entry(w->type, isa))) {
-    case MM_VEC_DOT: {
-        uint32_t vdt = tensor_traits(w->type)->vec_dot_type;
-        return tensor_row_size(vdt, K) * (size_t)tensor_nrows(x);
+    if (w->type == GGML_TYPE_F32 || w->type == GGML_TYPE_F16) {
+        return 0;
     }
-    case MM_DEQUANT: return (size_t)n_threads * (((size_t)K * sizeof(float) + 63) & ~(size_t)63);
-    default: return 0;
+    size_t deq = (size_t)n_threads * (((size_t)K * sizeof(float) + 63) & ~(size_t)63);
+    size_t vd = 0;
+    for (int isa = 0; isa < CPU_ISA_COUNT; isa++) {
+        if (mm_path_of(w->type, K, vd_entry(w->type, (enum cpu_isa)isa)) == MM_VEC_DOT) {
+            uint32_t vdt = tensor_traits(w->type)->vec_dot_type;
+            vd = tensor_row_size(vdt, K) * (size_t)tensor_nrows(x);
+        }
     }
-}
-
-size_t cpu_mul_mat_work_size(const struct tensor *t, int n_threads)
-{
-    // The larger of the two ISAs' needs, so a plan fits whichever kernel set runs it.
-    size_t a = work_size_isa(t, n_threads, CPU_ISA_SCALAR);
-    size_t b = work_size_isa(t, n_threads, CPU_ISA_AVX2);
-    return a > b ? a : b;
+    return deq > vd ? deq : vd;
 }
 
 static void mm_prep(const struct cpu_op_ctx *c, int ith, int nth, enum cpu_isa isa)
 {
     const struct tensor *w = c->dst->src[0], *x = c->dst->src[1];
     const int64_t K = w->ne[0];
-    const struct cpu_vec_dot_entry *e = vd_entry(w->type, isa);
+    const struct cpu_vec_dot_entry *e = c->generic_quant ? NULL : vd_entry(w->type, isa);
     if (mm_path_of(w->type, K, e) != MM_VEC_DOT) {
         return;
     }
@@ -97,8 +95,8 @@ static void mm_tile(const struct cpu_op_ctx *c, const struct cpu_vec *v,
     const int64_t K = w->ne[0];
     const int64_t w2 = i2 / (x->ne[2] / w->ne[2]), w3 = i3 / (x->ne[3] / w->ne[3]);
     const char *wd = c->src_data[0], *xd = c->src_data[1];
-#define WROW(n) cpu_row_c(wd, w, (n), w2, w3)
-#define XROW(m) ((const float *)(const void *)cpu_row_c(xd, x, (m), i2, i3))
+#define WROW(n)   cpu_row_c(wd, w, (n), w2, w3)
+#define XROW(m)   ((const float *)(const void *)cpu_row_c(xd, x, (m), i2, i3))
 #define DST(n, m) (((float *)(void *)cpu_row(c->dst_data, d, (m), i2, i3))[(n)])
     if (path == MM_F32 || path == MM_F16) {
         for (int64_t n = n0; n < n1; n += 4) {
@@ -138,7 +136,35 @@ static void mm_tile(const struct cpu_op_ctx *c, const struct cpu_vec *v,
         const size_t row_bytes = tensor_row_size(vdt, K);
         const int64_t rows_per_batch = x->ne[1];
         const int64_t base = (i3 * x->ne[2] + i2) * rows_per_batch;
-        for (int64_t m = m0; m < m1; m++) {
+        int64_t m = m0;
+        if (e->tile) {
+            // Full 4x3 tiles through the kernel's tile; the edges per element below.
+            for (; m + 3 <= m1; m += 3) {
+                const void *ys[3];
+                for (int q = 0; q < 3; q++) {
+                    ys[q] = c->work + (size_t)(base + m + q) * row_bytes;
+                }
+                int64_t n = n0;
+                for (; n + 4 <= n1; n += 4) {
+                    const void *ws[4] = {WROW(n), WROW(n + 1), WROW(n + 2), WROW(n + 3)};
+                    float out[4][3];
+                    e->tile((int)K, ws, ys, out);
+                    for (int r = 0; r < 4; r++) {
+                        for (int q = 0; q < 3; q++) {
+                            DST(n + r, m + q) = out[r][q];
+                        }
+                    }
+                }
+                for (; n < n1; n++) {
+                    for (int q = 0; q < 3; q++) {
+                        float s;
+                        e->vec_dot((int)K, &s, WROW(n), ys[q]);
+                        DST(n, m + q) = s;
+                    }
+                }
+            }
+        }
+        for (; m < m1; m++) {
             const char *xq = c->work + (size_t)(base + m) * row_bytes;
             for (int64_t n = n0; n < n1; n++) {
                 float s;
@@ -165,7 +191,7 @@ static void mm_run(const struct cpu_op_ctx *c, int ith, int nth, enum cpu_isa is
 {
     const struct tensor *w = c->dst->src[0], *x = c->dst->src[1];
     const int64_t N = w->ne[1], M = x->ne[1];
-    const struct cpu_vec_dot_entry *e = vd_entry(w->type, isa);
+    const struct cpu_vec_dot_entry *e = c->generic_quant ? NULL : vd_entry(w->type, isa);
     const enum mm_path path = mm_path_of(w->type, w->ne[0], e);
     const struct cpu_vec *v = cpu_vec(isa);
     const int64_t nrt = (N + MM_RB - 1) / MM_RB, nct = (M + MM_CB - 1) / MM_CB;

@@ -24,8 +24,8 @@ static void binary_avx2(const struct cpu_op_ctx *c, int ith, int nth, bool is_mu
         int64_t i1, i2, i3;
         cpu_row_index(d, r, &i1, &i2, &i3);
         const float *x = (const float *)(const void *)cpu_row_c(c->src_data[0], a, i1, i2, i3);
-        const float *y = (const float *)(const void *)cpu_row_c(
-            c->src_data[1], b, i1 % b->ne[1], i2 % b->ne[2], i3 % b->ne[3]);
+        const float *y = (const float *)(const void *)cpu_row_c(c->src_data[1], b, i1 % b->ne[1],
+                                                                i2 % b->ne[2], i3 % b->ne[3]);
         float *z = (float *)(void *)cpu_row(c->dst_data, d, i1, i2, i3);
         int64_t i = 0;
         if (b->ne[0] == 1) {

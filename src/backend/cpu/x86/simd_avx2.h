@@ -26,8 +26,8 @@ static inline __m256 avx2_exp(__m256 x)
     // where 2^127 * 2 is still reached by splitting the power in two.
     const __m256i ni = _mm256_cvtps_epi32(n);
     const __m256i half = _mm256_srai_epi32(ni, 1);
-    const __m256 s1 = _mm256_castsi256_ps(
-        _mm256_slli_epi32(_mm256_add_epi32(half, _mm256_set1_epi32(127)), 23));
+    const __m256 s1 =
+        _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(half, _mm256_set1_epi32(127)), 23));
     const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(
         _mm256_add_epi32(_mm256_sub_epi32(ni, half), _mm256_set1_epi32(127)), 23));
     const __m256 y = _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);

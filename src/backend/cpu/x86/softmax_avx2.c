@@ -30,7 +30,8 @@ void cpu_softmax_avx2(const struct cpu_op_ctx *c, int ith, int nth)
         for (; i + 8 <= ne0; i += 8) {
             __m256 v = _mm256_mul_ps(_mm256_loadu_ps(xr + i), sv);
             if (mr) {
-                __m256 mv = m16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(mr + 2 * i)))
+                __m256 mv = m16 ? _mm256_cvtph_ps(
+                                      _mm_loadu_si128((const __m128i *)(const void *)(mr + 2 * i)))
                                 : _mm256_loadu_ps((const float *)(const void *)mr + i);
                 v = _mm256_add_ps(v, mv);
             }

@@ -49,80 +49,79 @@ static float dot_f16_f32(int64_t n, const uint16_t *x, const float *y)
 }
 
 // The tails repeat dot_f32's scalar loop so a tile element equals dot_f32 bit for bit.
-#define TILE4x3(NAME, WT, LOADW, CVT)                                                      \
-    static void NAME(int64_t n, const WT *const w[4], const float *const x[3],             \
-                     float out[4][3])                                                      \
-    {                                                                                      \
-        __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00;      \
-        __m256 a12 = a00, a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00; \
-        int64_t i = 0;                                                                     \
-        for (; i + 8 <= n; i += 8) {                                                       \
-            __m256 x0 = _mm256_loadu_ps(x[0] + i), x1 = _mm256_loadu_ps(x[1] + i);         \
-            __m256 x2 = _mm256_loadu_ps(x[2] + i);                                         \
-            __m256 w0 = LOADW(w[0] + i);                                                   \
-            a00 = _mm256_fmadd_ps(w0, x0, a00);                                            \
-            a01 = _mm256_fmadd_ps(w0, x1, a01);                                            \
-            a02 = _mm256_fmadd_ps(w0, x2, a02);                                            \
-            __m256 w1 = LOADW(w[1] + i);                                                   \
-            a10 = _mm256_fmadd_ps(w1, x0, a10);                                            \
-            a11 = _mm256_fmadd_ps(w1, x1, a11);                                            \
-            a12 = _mm256_fmadd_ps(w1, x2, a12);                                            \
-            __m256 w2 = LOADW(w[2] + i);                                                   \
-            a20 = _mm256_fmadd_ps(w2, x0, a20);                                            \
-            a21 = _mm256_fmadd_ps(w2, x1, a21);                                            \
-            a22 = _mm256_fmadd_ps(w2, x2, a22);                                            \
-            __m256 w3 = LOADW(w[3] + i);                                                   \
-            a30 = _mm256_fmadd_ps(w3, x0, a30);                                            \
-            a31 = _mm256_fmadd_ps(w3, x1, a31);                                            \
-            a32 = _mm256_fmadd_ps(w3, x2, a32);                                            \
-        }                                                                                  \
-        const __m256 acc[4][3] = {                                                         \
-            {a00, a01, a02}, {a10, a11, a12}, {a20, a21, a22}, {a30, a31, a32}};           \
-        for (int r = 0; r < 4; r++) {                                                      \
-            for (int c = 0; c < 3; c++) {                                                  \
-                float s = hsum(acc[r][c]);                                                 \
-                for (int64_t k = i; k < n; k++) {                                          \
-                    s += CVT(w[r][k]) * x[c][k];                                           \
-                }                                                                          \
-                out[r][c] = s;                                                             \
-            }                                                                              \
-        }                                                                                  \
+#define TILE4x3(NAME, WT, LOADW, CVT)                                                           \
+    static void NAME(int64_t n, const WT *const w[4], const float *const x[3], float out[4][3]) \
+    {                                                                                           \
+        __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00;           \
+        __m256 a12 = a00, a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;     \
+        int64_t i = 0;                                                                          \
+        for (; i + 8 <= n; i += 8) {                                                            \
+            __m256 x0 = _mm256_loadu_ps(x[0] + i), x1 = _mm256_loadu_ps(x[1] + i);              \
+            __m256 x2 = _mm256_loadu_ps(x[2] + i);                                              \
+            __m256 w0 = LOADW(w[0] + i);                                                        \
+            a00 = _mm256_fmadd_ps(w0, x0, a00);                                                 \
+            a01 = _mm256_fmadd_ps(w0, x1, a01);                                                 \
+            a02 = _mm256_fmadd_ps(w0, x2, a02);                                                 \
+            __m256 w1 = LOADW(w[1] + i);                                                        \
+            a10 = _mm256_fmadd_ps(w1, x0, a10);                                                 \
+            a11 = _mm256_fmadd_ps(w1, x1, a11);                                                 \
+            a12 = _mm256_fmadd_ps(w1, x2, a12);                                                 \
+            __m256 w2 = LOADW(w[2] + i);                                                        \
+            a20 = _mm256_fmadd_ps(w2, x0, a20);                                                 \
+            a21 = _mm256_fmadd_ps(w2, x1, a21);                                                 \
+            a22 = _mm256_fmadd_ps(w2, x2, a22);                                                 \
+            __m256 w3 = LOADW(w[3] + i);                                                        \
+            a30 = _mm256_fmadd_ps(w3, x0, a30);                                                 \
+            a31 = _mm256_fmadd_ps(w3, x1, a31);                                                 \
+            a32 = _mm256_fmadd_ps(w3, x2, a32);                                                 \
+        }                                                                                       \
+        const __m256 acc[4][3] = {                                                              \
+            {a00, a01, a02}, {a10, a11, a12}, {a20, a21, a22}, {a30, a31, a32}};                \
+        for (int r = 0; r < 4; r++) {                                                           \
+            for (int c = 0; c < 3; c++) {                                                       \
+                float s = hsum(acc[r][c]);                                                      \
+                for (int64_t k = i; k < n; k++) {                                               \
+                    s += CVT(w[r][k]) * x[c][k];                                                \
+                }                                                                               \
+                out[r][c] = s;                                                                  \
+            }                                                                                   \
+        }                                                                                       \
     }
 
-#define TILE4x1(NAME, WT, LOADW, CVT)                                                      \
-    static void NAME(int64_t n, const WT *const w[4], const float *x, float out[4])        \
-    {                                                                                      \
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                        \
-        int64_t i = 0;                                                                     \
-        for (; i + 8 <= n; i += 8) {                                                       \
-            __m256 xv = _mm256_loadu_ps(x + i);                                            \
-            a0 = _mm256_fmadd_ps(LOADW(w[0] + i), xv, a0);                                \
-            a1 = _mm256_fmadd_ps(LOADW(w[1] + i), xv, a1);                                \
-            a2 = _mm256_fmadd_ps(LOADW(w[2] + i), xv, a2);                                \
-            a3 = _mm256_fmadd_ps(LOADW(w[3] + i), xv, a3);                                 \
-        }                                                                                  \
-        const __m256 acc[4] = {a0, a1, a2, a3};                                            \
-        for (int r = 0; r < 4; r++) {                                                      \
-            float s = hsum(acc[r]);                                                        \
-            for (int64_t k = i; k < n; k++) {                                              \
-                s += CVT(w[r][k]) * x[k];                                                  \
-            }                                                                              \
-            out[r] = s;                                                                    \
-        }                                                                                  \
+#define TILE4x1(NAME, WT, LOADW, CVT)                                               \
+    static void NAME(int64_t n, const WT *const w[4], const float *x, float out[4]) \
+    {                                                                               \
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                 \
+        int64_t i = 0;                                                              \
+        for (; i + 8 <= n; i += 8) {                                                \
+            __m256 xv = _mm256_loadu_ps(x + i);                                     \
+            a0 = _mm256_fmadd_ps(LOADW(w[0] + i), xv, a0);                          \
+            a1 = _mm256_fmadd_ps(LOADW(w[1] + i), xv, a1);                          \
+            a2 = _mm256_fmadd_ps(LOADW(w[2] + i), xv, a2);                          \
+            a3 = _mm256_fmadd_ps(LOADW(w[3] + i), xv, a3);                          \
+        }                                                                           \
+        const __m256 acc[4] = {a0, a1, a2, a3};                                     \
+        for (int r = 0; r < 4; r++) {                                               \
+            float s = hsum(acc[r]);                                                 \
+            for (int64_t k = i; k < n; k++) {                                       \
+                s += CVT(w[r][k]) * x[k];                                           \
+            }                                                                       \
+            out[r] = s;                                                             \
+        }                                                                           \
     }
 
 #define ID(v) (v)
-TILE4x3(tile4x3_f32, float, _mm256_loadu_ps, ID)
-TILE4x3(tile4x3_f16, uint16_t, load_h, fp16_to_f32)
-TILE4x1(tile4x1_f32, float, _mm256_loadu_ps, ID)
-TILE4x1(tile4x1_f16, uint16_t, load_h, fp16_to_f32)
+TILE4x3(tile4x3_f32, float, _mm256_loadu_ps, ID) TILE4x3(tile4x3_f16, uint16_t, load_h, fp16_to_f32)
+    TILE4x1(tile4x1_f32, float, _mm256_loadu_ps, ID)
+        TILE4x1(tile4x1_f16, uint16_t, load_h, fp16_to_f32)
 
-static void axpy_f32(int64_t n, float a, const float *x, float *y)
+            static void axpy_f32(int64_t n, float a, const float *x, float *y)
 {
     __m256 av = _mm256_set1_ps(a);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+        _mm256_storeu_ps(y + i,
+                         _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
     }
     for (; i < n; i++) {
         y[i] += a * x[i];

@@ -35,8 +35,8 @@ void cpu_vec_dot_q2_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy)
     __m256 acc = _mm256_setzero_ps();
     __m256 accm = _mm256_setzero_ps();
     for (int i = 0; i < nb; i++) {
-        const float dall = y[i].d * fp16_to_f32(x[i].d);
-        const float dmin = -y[i].d * fp16_to_f32(x[i].dmin);
+        const float dall = y[i].d * qa_f16(x[i].d);
+        const float dmin = -y[i].d * qa_f16(x[i].dmin);
         const __m128i sc8 = _mm_loadu_si128((const __m128i *)(const void *)x[i].scales);
         const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
         const __m256i prodm = _mm256_madd_epi16(mins, qa_load(y[i].bsums));
@@ -45,8 +45,10 @@ void cpu_vec_dot_q2_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy)
         const __m128i s16[2] = {_mm_cvtepu8_epi16(scl), _mm_cvtepu8_epi16(_mm_srli_si128(scl, 8))};
         const int8_t *q8 = y[i].qs;
         __m256i sumi = _mm256_setzero_si256();
+        #pragma GCC unroll 8
         for (int k = 0; k < 2; k++) {
             const __m256i bits = qa_load(x[i].qs + 32 * k);
+            #pragma GCC unroll 8
             for (int j = 0; j < 4; j++) {
                 const __m256i q2 = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * j), m3);
                 const __m256i p16 = _mm256_maddubs_epi16(q2, qa_load(q8));
@@ -71,6 +73,7 @@ void cpu_vec_dot_q3_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy)
     __m256 acc = _mm256_setzero_ps();
     for (int i = 0; i < nb; i++) {
         int8_t sc[16];
+        #pragma GCC unroll 8
         for (int j = 0; j < 16; j++) {
             int lo = j < 8 ? x[i].scales[j] & 0x0f : x[i].scales[j - 8] >> 4;
             int hi = (x[i].scales[8 + j % 4] >> (2 * (j / 4))) & 3;
@@ -81,8 +84,10 @@ void cpu_vec_dot_q3_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy)
         const __m256i hbits = qa_load(x[i].hmask);
         const int8_t *q8 = y[i].qs;
         __m256i sumi = _mm256_setzero_si256();
+        #pragma GCC unroll 8
         for (int k = 0; k < 2; k++) {
             const __m256i bits = qa_load(x[i].qs + 32 * k);
+            #pragma GCC unroll 8
             for (int j = 0; j < 4; j++) {
                 const __m256i q3l = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * j), m3);
                 const __m256i hb = _mm256_set1_epi8((char)(1u << (4 * k + j)));
@@ -98,7 +103,7 @@ void cpu_vec_dot_q3_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy)
                 q8 += 32;
             }
         }
-        const float d = fp16_to_f32(x[i].d) * y[i].d;
+        const float d = qa_f16(x[i].d) * y[i].d;
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
     *s = qa_hsum_ps(acc);
@@ -136,8 +141,8 @@ void cpu_vec_dot_q4_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy)
     __m256 acc = _mm256_setzero_ps();
     __m128 accm = _mm_setzero_ps();
     for (int i = 0; i < nb; i++) {
-        const float d = y[i].d * fp16_to_f32(x[i].d);
-        const float dmin = -y[i].d * fp16_to_f32(x[i].dmin);
+        const float d = y[i].d * qa_f16(x[i].d);
+        const float dmin = -y[i].d * qa_f16(x[i].dmin);
         const __m128i sm8 = unpack_k4_scales(x[i].scales);
         const __m128i prodm = k4_mins_dot(sm8, y[i].bsums);
         accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prodm), accm);
@@ -145,6 +150,7 @@ void cpu_vec_dot_q4_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy)
         const uint8_t *q4 = x[i].qs;
         const int8_t *q8 = y[i].qs;
         __m256i sumi = _mm256_setzero_si256();
+        #pragma GCC unroll 8
         for (int j = 0; j < QK_K / 64; j++) {
             const __m256i sl = _mm256_broadcastsi128_si256(_mm_shuffle_epi8(sc16, bcast16_pat(2 * j)));
             const __m256i sh =
@@ -174,8 +180,8 @@ void cpu_vec_dot_q5_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy)
     __m256 acc = _mm256_setzero_ps();
     __m128 accm = _mm_setzero_ps();
     for (int i = 0; i < nb; i++) {
-        const float d = y[i].d * fp16_to_f32(x[i].d);
-        const float dmin = -y[i].d * fp16_to_f32(x[i].dmin);
+        const float d = y[i].d * qa_f16(x[i].d);
+        const float dmin = -y[i].d * qa_f16(x[i].dmin);
         const __m128i sm8 = unpack_k4_scales(x[i].scales);
         const __m128i prodm = k4_mins_dot(sm8, y[i].bsums);
         accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prodm), accm);
@@ -184,6 +190,7 @@ void cpu_vec_dot_q5_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy)
         const int8_t *q8 = y[i].qs;
         __m256i hb = qa_load(x[i].qh);
         __m256i sumi = _mm256_setzero_si256();
+        #pragma GCC unroll 8
         for (int j = 0; j < QK_K / 64; j++) {
             const __m256i sl = _mm256_broadcastsi128_si256(_mm_shuffle_epi8(sc16, bcast16_pat(2 * j)));
             const __m256i sh =
@@ -223,6 +230,7 @@ void cpu_vec_dot_q6_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy)
         const uint8_t *qh = x[i].qh;
         const int8_t *q8 = y[i].qs;
         __m256i sumi = _mm256_setzero_si256();
+        #pragma GCC unroll 8
         for (int k = 0; k < QK_K / 128; k++) {
             const __m128i sc16 =
                 _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)(x[i].scales + 8 * k)));
@@ -238,6 +246,7 @@ void cpu_vec_dot_q6_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy)
                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 4), m2), 4));
             q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m4),
                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 6), m2), 4));
+            #pragma GCC unroll 8
             for (int r = 0; r < 4; r++) {
                 const __m256i q8v = qa_load(q8 + 32 * r);
                 // 2 * 63 * 127 fits int16; so does the difference with 2 * 32 * 127
@@ -249,7 +258,7 @@ void cpu_vec_dot_q6_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy)
             qh += 32;
             q8 += 128;
         }
-        const float d = fp16_to_f32(x[i].d) * y[i].d;
+        const float d = qa_f16(x[i].d) * y[i].d;
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
     *s = qa_hsum_ps(acc);
@@ -266,6 +275,7 @@ void cpu_vec_dot_iq4_xs_q8_K_avx2(int n, float *s, const void *vx, const void *v
         const uint8_t *qs = x[i].qs;
         const int8_t *q8 = y[i].qs;
         __m256i sumi = _mm256_setzero_si256();
+        #pragma GCC unroll 8
         for (int ib = 0; ib < QK_K / 32; ib++) {
             const int ls = ((x[i].scales_l[ib / 2] >> 4 * (ib % 2)) & 0x0f) |
                            (((x[i].scales_h >> 2 * ib) & 3) << 4);
@@ -277,7 +287,7 @@ void cpu_vec_dot_iq4_xs_q8_K_avx2(int n, float *s, const void *vx, const void *v
             qs += 16;
             q8 += 32;
         }
-        const float d = fp16_to_f32(x[i].d) * y[i].d;
+        const float d = qa_f16(x[i].d) * y[i].d;
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
     *s = qa_hsum_ps(acc);

@@ -10,7 +10,7 @@
 
 static inline __m256 scale_of(uint16_t dx, uint16_t dy)
 {
-    return _mm256_set1_ps(fp16_to_f32(dx) * fp16_to_f32(dy));
+    return _mm256_set1_ps(qa_f16(dx) * qa_f16(dy));
 }
 
 // Codes (q - 8) in -8..7 times int8 activations: |products| fit maddubs' int16 pairs.
@@ -49,7 +49,7 @@ void cpu_vec_dot_q4_1_q8_1_avx2(int n, float *s, const void *vx, const void *vy)
     for (int i = 0; i < nb; i++) {
         const __m256i p = qa_dot_u8(qa_nibbles32(x[i].qs), qa_load(y[i].qs));
         acc = _mm256_fmadd_ps(scale_of(x[i].d, y[i].d), _mm256_cvtepi32_ps(p), acc);
-        summs += fp16_to_f32(x[i].m) * fp16_to_f32(y[i].s);
+        summs += qa_f16(x[i].m) * qa_f16(y[i].s);
     }
     *s = qa_hsum_ps(acc) + summs;
 }
@@ -84,7 +84,7 @@ void cpu_vec_dot_q5_1_q8_1_avx2(int n, float *s, const void *vx, const void *vy)
         const __m256i q = _mm256_or_si256(qa_nibbles32(x[i].qs), h); // 0..31
         const __m256i p = qa_dot_u8(q, qa_load(y[i].qs));
         acc = _mm256_fmadd_ps(scale_of(x[i].d, y[i].d), _mm256_cvtepi32_ps(p), acc);
-        summs += fp16_to_f32(x[i].m) * fp16_to_f32(y[i].s);
+        summs += qa_f16(x[i].m) * qa_f16(y[i].s);
     }
     *s = qa_hsum_ps(acc) + summs;
 }
@@ -132,7 +132,7 @@ void cpu_vec_dot_mxfp4_q8_0_avx2(int n, float *s, const void *vx, const void *vy
     __m256 acc = _mm256_setzero_ps();
     for (int i = 0; i < nb; i++) {
         const __m256i p = qa_dot_i8(qa_lut32(x[i].qs, table), qa_load(y[i].qs));
-        const float d = tensor_e8m0_to_f32_half(x[i].e) * fp16_to_f32(y[i].d);
+        const float d = tensor_e8m0_to_f32_half(x[i].e) * qa_f16(y[i].d);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc);
     }
     *s = qa_hsum_ps(acc);

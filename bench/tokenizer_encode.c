@@ -1,0 +1,114 @@
+// bench/tokenizer_encode.c: encoding throughput (MB/s, ns/token, allocations per call) on a
+// long mixed text (English prose, code, numbers, non-Latin scripts, emoji) for each vocab in
+// ../shared/testdata/tokenizer (or the files given as arguments). The output is validated
+// first: the text must round-trip through the streaming decoder for lossless vocabs.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "gguf/gguf.h"
+#include "tokenizer/tokenizer.h"
+
+static const char *const chunks[] = {
+    "The quick brown fox jumps over the lazy dog. It's a well-known pangram, isn't it? ",
+    "    for (int i = 0; i < n; i++) {\n        sum += x[i] * 3.14159;\n    }\n",
+    "1234567890 2025-11-25 $1,299.99 0x7fff_ffff ",
+    "Привет, мир! Γειά σου Κόσμε! 你好，世界。こんにちは 안녕하세요 ",
+    "Emoji 🦙🚀✅ and   multiple   spaces\n\n\t\ttabs\r\n",
+};
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static void bench_file(const char *path, const char *text, size_t len)
+{
+    struct llem_errbuf eb = {0};
+    struct gguf_file *f = NULL;
+    struct gguf_open_opts opts = {.metadata_only = true};
+    struct tok_vocab *v = NULL;
+    double t0 = now_s();
+    if (gguf_open(&f, path, &opts, &eb) || tok_vocab_load(&v, f, &eb)) {
+        fprintf(stderr, "%s: %s\n", path, eb.msg);
+        gguf_close(f);
+        return;
+    }
+    double t_load = now_s() - t0;
+    gguf_close(f);
+    size_t cap = len + 16, n = 0;
+    llem_token *ids = malloc(cap * sizeof *ids);
+    if (tok_encode(v, text, len, false, false, ids, cap, &n, &eb)) {
+        fprintf(stderr, "%s: encode: %s\n", path, eb.msg);
+        exit(1);
+    }
+    // validate: lossless vocabs give the text back
+    if (tok_vocab_model(v) != TOK_MODEL_WPM) {
+        size_t pcap = tok_piece_max(v) + 8, total = 0;
+        char *out = malloc(n * pcap + 8);
+        struct tok_stream st;
+        tok_stream_init(&st, v, false);
+        for (size_t i = 0; i < n; i++) {
+            size_t k = 0;
+            if (tok_stream_push(&st, ids[i], out + total, pcap, &k, &eb)) {
+                exit(1);
+            }
+            total += k;
+        }
+        total += tok_stream_flush(&st, out + total, 8);
+        if (total != len || memcmp(out, text, len) != 0) {
+            fprintf(stderr, "%s: round trip failed\n", path);
+            exit(1);
+        }
+        free(out);
+    }
+    int reps = 0;
+    uint64_t a0 = llem_alloc_count();
+    double t1 = now_s(), el;
+    do {
+        tok_encode(v, text, len, false, false, ids, cap, &n, &eb);
+        reps++;
+        el = now_s() - t1;
+    } while (el < 1.0 || reps < 2);
+    double allocs = (double)(llem_alloc_count() - a0) / reps;
+    const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    printf("%-32s load %7.1f ms  %8.2f MB/s  %6.1f ns/token  %7.1f tokens/KB  %8.1f allocs/op\n",
+           name, t_load * 1e3, (double)len * reps / el / 1e6, el / reps / (double)n * 1e9,
+           (double)n / ((double)len / 1024.0), allocs);
+    free(ids);
+    tok_vocab_free(v);
+}
+
+int main(int argc, char **argv)
+{
+    size_t len = 0, target = 4u << 20; // 4 MiB
+    char *text = malloc(target + 256);
+    for (unsigned i = 0; len < target; i++) {
+        const char *c = chunks[(i * 7 + i / 5) % (sizeof chunks / sizeof *chunks)];
+        size_t n = strlen(c);
+        memcpy(text + len, c, n);
+        len += n;
+    }
+    printf("text: %.2f MB\n", (double)len / 1e6);
+    if (argc > 1) {
+        for (int i = 1; i < argc; i++) {
+            bench_file(argv[i], text, len);
+        }
+    } else {
+        const char *root = getenv("LLEM_SHARED") ? getenv("LLEM_SHARED") : "../shared";
+        static const char *const files[] = {"ggml-vocab-llama-spm.gguf", "ggml-vocab-llama-bpe.gguf",
+                                            "ggml-vocab-gpt-2.gguf", "ggml-vocab-deepseek-coder.gguf",
+                                            "ggml-vocab-bert-bge.gguf"};
+        for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+            char path[1024];
+            snprintf(path, sizeof path, "%s/testdata/tokenizer/%s", root, files[i]);
+            bench_file(path, text, len);
+        }
+    }
+    free(text);
+    return 0;
+}

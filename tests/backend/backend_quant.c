@@ -1,0 +1,282 @@
+// tests/backend/backend_quant.c: the quantized dot-product kernels (backend/cpu/quant/). For
+// every weight type: the scalar reference vec_dot against a double-precision dot of the
+// dequantized blocks (exact integer math: only float rounding may differ), against the
+// unquantized F32 dot (the quantization error budget), and every AVX2 kernel against the
+// reference on random, extreme-scale, all-zero and raw-bit blocks at 1, odd and many blocks;
+// the AVX2 activation quantizers must produce the reference quantizers' bytes exactly.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/quant/quant.h"
+#include "base/alloc.h"
+#include "base/cpu.h"
+#include "base/rng.h"
+#include "check.h"
+#include "tensor/fp16.h"
+#include "tensor/types.h"
+
+typedef void (*dot_fn)(int n, float *s, const void *x, const void *y);
+
+struct qcase {
+    uint32_t type;
+    dot_fn ref, avx2;
+    double budget; // |ref - f32 dot| <= budget * |x|_2 |y|_2 for Gaussian data
+};
+
+static const struct qcase cases[] = {
+    {GGML_TYPE_Q4_0, cpu_vec_dot_q4_0_q8_0_ref, cpu_vec_dot_q4_0_q8_0_avx2, 0.12},
+    {GGML_TYPE_Q4_1, cpu_vec_dot_q4_1_q8_1_ref, cpu_vec_dot_q4_1_q8_1_avx2, 0.10},
+    {GGML_TYPE_Q5_0, cpu_vec_dot_q5_0_q8_0_ref, cpu_vec_dot_q5_0_q8_0_avx2, 0.06},
+    {GGML_TYPE_Q5_1, cpu_vec_dot_q5_1_q8_1_ref, cpu_vec_dot_q5_1_q8_1_avx2, 0.05},
+    {GGML_TYPE_Q8_0, cpu_vec_dot_q8_0_q8_0_ref, cpu_vec_dot_q8_0_q8_0_avx2, 0.02},
+    {GGML_TYPE_Q2_K, cpu_vec_dot_q2_K_q8_K_ref, cpu_vec_dot_q2_K_q8_K_avx2, 0.40},
+    {GGML_TYPE_Q3_K, cpu_vec_dot_q3_K_q8_K_ref, cpu_vec_dot_q3_K_q8_K_avx2, 0.20},
+    {GGML_TYPE_Q4_K, cpu_vec_dot_q4_K_q8_K_ref, cpu_vec_dot_q4_K_q8_K_avx2, 0.10},
+    {GGML_TYPE_Q5_K, cpu_vec_dot_q5_K_q8_K_ref, cpu_vec_dot_q5_K_q8_K_avx2, 0.05},
+    {GGML_TYPE_Q6_K, cpu_vec_dot_q6_K_q8_K_ref, cpu_vec_dot_q6_K_q8_K_avx2, 0.03},
+    {GGML_TYPE_IQ4_NL, cpu_vec_dot_iq4_nl_q8_0_ref, cpu_vec_dot_iq4_nl_q8_0_avx2, 0.10},
+    {GGML_TYPE_IQ4_XS, cpu_vec_dot_iq4_xs_q8_K_ref, cpu_vec_dot_iq4_xs_q8_K_avx2, 0.10},
+    {GGML_TYPE_MXFP4, cpu_vec_dot_mxfp4_q8_0_ref, cpu_vec_dot_mxfp4_q8_0_avx2, 0.20},
+    {GGML_TYPE_F16, cpu_vec_dot_f16_ref, cpu_vec_dot_f16_avx2, 1e-3},
+    {GGML_TYPE_BF16, cpu_vec_dot_bf16_ref, cpu_vec_dot_bf16_avx2, 1e-2},
+};
+
+static bool have_avx2(void)
+{
+    const struct cpu_features *f = cpu_features();
+    return f->avx2 && f->fma && f->f16c && f->os_ymm;
+}
+
+// Gaussian values with a per-32 scale that varies over `spread` decades (outliers included).
+static void fill(struct rng *r, float *x, int n, double mag, double spread)
+{
+    for (int i = 0; i < n; i += 32) {
+        double s = mag * pow(10.0, spread * (rng_uniform_f64(r) - 0.5));
+        for (int j = i; j < i + 32 && j < n; j++) {
+            x[j] = (float)(s * (rng_uniform_f64(r) * 2 - 1) * (rng_uniform_f64(r) < 0.02 ? 8 : 1));
+        }
+    }
+}
+
+struct bufs {
+    float *xf, *yf, *xd, *yd;
+    void *xq, *yq;
+};
+
+static double dot_d(const float *a, const float *b, int n, double *sumabs)
+{
+    double s = 0, sa = 0;
+    for (int i = 0; i < n; i++) {
+        s += (double)a[i] * (double)b[i];
+        sa += fabs((double)a[i] * (double)b[i]);
+    }
+    if (sumabs) {
+        *sumabs = sa;
+    }
+    return s;
+}
+
+// Replaces blocks of xq by random bits with sane scales (every code pattern reachable).
+static void randomize_bits(struct rng *r, uint32_t type, void *xq, int n)
+{
+    const struct type_traits *tr = tensor_traits(type);
+    const int nb = (int)(n / tr->blck);
+    uint8_t *p = xq;
+    for (size_t i = 0; i < (size_t)nb * tr->type_size; i++) {
+        p[i] = (uint8_t)rng_next_u32(r);
+    }
+    for (int b = 0; b < nb; b++) {
+        uint8_t *blk = p + (size_t)b * tr->type_size;
+        const uint16_t h1 = fp16_from_f32((float)(0.001 + rng_uniform_f64(r) * 0.01));
+        const uint16_t h2 = fp16_from_f32((float)(rng_uniform_f64(r) * 0.01));
+        switch (type) {
+        case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_Q8_0: case GGML_TYPE_IQ4_NL:
+        case GGML_TYPE_IQ4_XS:
+            memcpy(blk, &h1, 2);
+            break;
+        case GGML_TYPE_Q4_1: case GGML_TYPE_Q5_1: case GGML_TYPE_Q4_K: case GGML_TYPE_Q5_K:
+            memcpy(blk, &h1, 2);
+            memcpy(blk + 2, &h2, 2);
+            break;
+        case GGML_TYPE_Q2_K:
+            memcpy(blk + 80, &h1, 2);
+            memcpy(blk + 82, &h2, 2);
+            break;
+        case GGML_TYPE_Q3_K: memcpy(blk + 108, &h1, 2); break;
+        case GGML_TYPE_Q6_K: memcpy(blk + 208, &h1, 2); break;
+        case GGML_TYPE_MXFP4: blk[0] = (uint8_t)(110 + rng_bounded(r, 20)); break;
+        default: break;
+        }
+    }
+    if (type == GGML_TYPE_F16 || type == GGML_TYPE_BF16) {
+        uint16_t *h = xq;
+        for (int i = 0; i < n; i++) {
+            float v = (float)(rng_uniform_f64(r) * 2 - 1);
+            h[i] = type == GGML_TYPE_F16 ? fp16_from_f32(v) : bf16_from_f32(v);
+        }
+    }
+}
+
+enum data_kind { DATA_GAUSS, DATA_HUGE, DATA_TINY, DATA_ZERO, DATA_BITS, DATA_KIND_COUNT };
+
+static void run_case(const struct qcase *c, int n, enum data_kind kind, struct rng *r,
+                     struct bufs *b, bool avx2)
+{
+    const struct type_traits *tr = tensor_traits(c->type);
+    const struct type_traits *vt = tensor_traits(tr->vec_dot_type);
+    double mag = kind == DATA_HUGE ? 3e3 : kind == DATA_TINY ? 1e-5 : 1.0;
+    if (c->type == GGML_TYPE_F16 && kind == DATA_HUGE) {
+        mag = 100; // products must stay finite in half precision
+    }
+    fill(r, b->xf, n, mag, kind == DATA_GAUSS ? 2.0 : 0.5);
+    fill(r, b->yf, n, 1.0, 1.0);
+    if (kind == DATA_ZERO) {
+        memset(b->xf, 0, (size_t)n * sizeof(float));
+    }
+    tr->from_f32(b->xf, b->xq, n);
+    if (kind == DATA_BITS) {
+        randomize_bits(r, c->type, b->xq, n);
+    }
+    vt->from_f32(b->yf, b->yq, n);
+    tr->to_f32(b->xq, b->xd, n);
+    vt->to_f32(b->yq, b->yd, n);
+
+    float s_ref = NAN;
+    c->ref(n, &s_ref, b->xq, b->yq);
+    double sumabs;
+    const double exact = dot_d(b->xd, b->yd, n, &sumabs);
+    // The integer parts are exact; what is left is float rounding of per-block scale products
+    // and sums (a few ulp of the absolute sum), plus Q8_1's f16-rounded s = d * sum(q) for the
+    // min terms of Q4_1/Q5_1 (2^-11 of |m| * sum |q d|).
+    double tol = 1e-5 * sumabs + 1e-30;
+    if (c->type == GGML_TYPE_Q4_1 || c->type == GGML_TYPE_Q5_1) {
+        tol += 1e-3 * sumabs;
+    }
+    if (fabs((double)s_ref - exact) > tol) {
+        fprintf(stderr, "%s n=%d kind=%d: ref %.9g vs dequantized dot %.9g (tol %.3g)\n",
+                tr->name, n, (int)kind, (double)s_ref, exact, tol);
+        check_failures++;
+    }
+    if (kind == DATA_ZERO) {
+        CHECK(s_ref == 0.0f);
+    }
+    if (kind == DATA_GAUSS) {
+        // against the unquantized vectors: the quantization error of both sides
+        double nx = sqrt(dot_d(b->xf, b->xf, n, NULL)), ny = sqrt(dot_d(b->yf, b->yf, n, NULL));
+        const double truth = dot_d(b->xf, b->yf, n, NULL);
+        if (!(fabs((double)s_ref - truth) <= c->budget * nx * ny)) {
+            fprintf(stderr, "%s n=%d: ref %.9g vs f32 dot %.9g exceeds budget %.3g x %.3g\n",
+                    tr->name, n, (double)s_ref, truth, c->budget, nx * ny);
+            check_failures++;
+        }
+    }
+    if (avx2) {
+        float s_simd = NAN;
+        c->avx2(n, &s_simd, b->xq, b->yq);
+        // same integers, different float summation order: a few ulp of the absolute sum
+        const double tol2 = 2e-6 * sumabs + 1e-30 +
+                            ((c->type == GGML_TYPE_Q4_1 || c->type == GGML_TYPE_Q5_1)
+                                 ? 1e-6 * fabs((double)s_ref) : 0);
+        if (!(fabs((double)s_simd - (double)s_ref) <= tol2)) {
+            fprintf(stderr, "%s n=%d kind=%d: avx2 %.9g vs ref %.9g (tol %.3g)\n", tr->name, n,
+                    (int)kind, (double)s_simd, (double)s_ref, tol2);
+            check_failures++;
+        }
+    }
+}
+
+static void test_vec_dot(void)
+{
+    const bool avx2 = have_avx2();
+    if (!avx2) {
+        fprintf(stderr, "note: no AVX2/FMA/F16C here, only the scalar references are tested\n");
+    }
+    static const int ns[] = {256, 768, 2048, 5632, 1280};
+    const int nmax = 5632;
+    struct bufs b;
+    b.xf = llem_malloc(nmax * sizeof(float));
+    b.yf = llem_malloc(nmax * sizeof(float));
+    b.xd = llem_malloc(nmax * sizeof(float));
+    b.yd = llem_malloc(nmax * sizeof(float));
+    b.xq = llem_malloc(nmax * 4);
+    b.yq = llem_malloc(nmax * 4);
+    struct rng r;
+    rng_seed(&r, 1234);
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const struct qcase *c = &cases[ci];
+        const int64_t blck = tensor_traits(c->type)->blck;
+        const int64_t pblck = tensor_traits(tensor_traits(c->type)->vec_dot_type)->blck;
+        const int64_t unit = blck > pblck ? blck : pblck;
+        // 1 block, 3 blocks (odd: unrolled kernels' tails), and the model sizes
+        int sizes[7] = {(int)unit, (int)(3 * unit), 0, 0, 0, 0, 0};
+        int nsz = 2;
+        for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+            if (ns[k] % unit == 0) {
+                sizes[nsz++] = ns[k];
+            }
+        }
+        if (c->type == GGML_TYPE_F16 || c->type == GGML_TYPE_BF16) {
+            sizes[nsz++] = 37; // not a multiple of the SIMD width
+        }
+        for (int si = 0; si < nsz; si++) {
+            for (int kind = 0; kind < DATA_KIND_COUNT; kind++) {
+                for (int rep = 0; rep < 3; rep++) {
+                    run_case(c, sizes[si], (enum data_kind)kind, &r, &b, avx2);
+                }
+            }
+        }
+    }
+    llem_free(b.xf);
+    llem_free(b.yf);
+    llem_free(b.xd);
+    llem_free(b.yd);
+    llem_free(b.xq);
+    llem_free(b.yq);
+}
+
+// AVX2 quantizers: the reference's bytes exactly, including round-half cases, all-zero
+// blocks, and Q8_K's sign of the first largest-magnitude element.
+static void test_quantizers(void)
+{
+    if (!have_avx2()) {
+        fprintf(stderr, "note: no AVX2, quantizer equality not tested\n");
+        return;
+    }
+    const int n = 2048;
+    float *x = llem_malloc(n * sizeof(float));
+    uint8_t *a = llem_malloc(n * 2), *b = llem_malloc(n * 2);
+    struct rng r;
+    rng_seed(&r, 99);
+    for (int rep = 0; rep < 40; rep++) {
+        const int mode = rep % 4;
+        for (int i = 0; i < n; i++) {
+            switch (mode) {
+            case 0: x[i] = (float)((rng_uniform_f64(&r) * 2 - 1) * pow(10.0, (double)(rep % 7) - 3)); break;
+            case 1: x[i] = (float)((int)rng_bounded(&r, 255) - 127) * 0.5f; break;       // ties
+            case 2: x[i] = (i / 32) % 3 == 0 ? 0.0f : (float)((int)rng_bounded(&r, 9) - 4); break;
+            default: x[i] = (float)((int)rng_bounded(&r, 5) - 2) * (i % 2 ? -1.f : 1.f); break;
+            }
+        }
+        tensor_quant_q8_0(x, a, n);
+        cpu_quant_q8_0_avx2(x, b, n);
+        CHECK(memcmp(a, b, tensor_row_size(GGML_TYPE_Q8_0, n)) == 0);
+        tensor_quant_q8_1(x, a, n);
+        cpu_quant_q8_1_avx2(x, b, n);
+        CHECK(memcmp(a, b, tensor_row_size(GGML_TYPE_Q8_1, n)) == 0);
+        tensor_quant_q8_K(x, a, n);
+        cpu_quant_q8_K_avx2(x, b, n);
+        CHECK(memcmp(a, b, tensor_row_size(GGML_TYPE_Q8_K, n)) == 0);
+    }
+    llem_free(x);
+    llem_free(a);
+    llem_free(b);
+}
+
+int main(void)
+{
+    RUN_TEST(test_vec_dot);
+    RUN_TEST(test_quantizers);
+    return TEST_EXIT();
+}
