@@ -2,7 +2,135 @@
 // KV cache, SwiGLU FFN) and the tensor binding and forward pass llama/qwen2/qwen3 share.
 #include "model/layers.h"
 
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "gguf/gguf.h"
+
+// ---- attention -------------------------------------------------------------------------------
+
+static atomic_int attn_mode = -1;
+
+enum attn_validate layer_attn_validate_mode(void)
+{
+    int m = atomic_load_explicit(&attn_mode, memory_order_relaxed);
+    if (m < 0) {
+        const char *env = getenv("LLEM_ATTN_VALIDATE");
+        m = ATTN_VALIDATE_ALWAYS;
+        if (env && strcmp(env, "once") == 0) {
+            m = ATTN_VALIDATE_ONCE;
+        } else if (env && strcmp(env, "never") == 0) {
+            m = ATTN_VALIDATE_NEVER;
+        }
+        atomic_store(&attn_mode, m);
+    }
+    return (enum attn_validate)m;
+}
+
+void layer_attn_set_validate_mode(enum attn_validate mode)
+{
+    atomic_store(&attn_mode, (int)mode);
+}
+
+// Shape signatures already validated in `once` mode: a small lock-free set of hashes.
+#define ATTN_SEEN_SLOTS 64
+static _Atomic uint64_t attn_seen[ATTN_SEEN_SLOTS];
+
+static bool attn_seen_check_and_add(uint64_t sig)
+{
+    sig |= 1; // 0 marks an empty slot
+    for (unsigned i = 0; i < ATTN_SEEN_SLOTS; i++) {
+        unsigned slot = (unsigned)(sig + i) % ATTN_SEEN_SLOTS;
+        uint64_t cur = atomic_load_explicit(&attn_seen[slot], memory_order_relaxed);
+        if (cur == sig) {
+            return true;
+        }
+        if (cur == 0) {
+            uint64_t expect = 0;
+            atomic_compare_exchange_strong(&attn_seen[slot], &expect, sig);
+            return false;
+        }
+    }
+    return false; // table full: keep validating
+}
+
+// The checks upstream's attention panics on, as errors. Returns NULL when fine.
+static const char *attn_check(const struct tensor *q, const struct tensor *k,
+                              const struct tensor *v, const struct tensor *mask,
+                              const struct tensor *sinks, const struct tensor *vmla, char *buf,
+                              size_t cap)
+{
+    if (q->ne[0] != k->ne[0]) {
+        snprintf(buf, cap, "attention: query head size %lld != key head size %lld",
+                 (long long)q->ne[0], (long long)k->ne[0]);
+    } else if (k->ne[2] != v->ne[2] || k->ne[1] != v->ne[1]) {
+        snprintf(buf, cap, "attention: keys [%lld cells, %lld heads] and values [%lld, %lld] "
+                 "differ", (long long)k->ne[1], (long long)k->ne[2], (long long)v->ne[1],
+                 (long long)v->ne[2]);
+    } else if (k->ne[2] < 1 || q->ne[2] % k->ne[2] != 0) {
+        snprintf(buf, cap, "attention: %lld query heads are not a multiple of %lld KV heads",
+                 (long long)q->ne[2], (long long)k->ne[2]);
+    } else if (mask && (mask->ne[0] != k->ne[1] || mask->ne[1] < q->ne[1])) {
+        snprintf(buf, cap, "attention: mask [%lld, %lld] does not cover %lld cells x %lld "
+                 "queries", (long long)mask->ne[0], (long long)mask->ne[1],
+                 (long long)k->ne[1], (long long)q->ne[1]);
+    } else if (sinks && sinks->ne[0] != q->ne[2]) {
+        snprintf(buf, cap, "attention: %lld sinks for %lld heads", (long long)sinks->ne[0],
+                 (long long)q->ne[2]);
+    } else if (vmla && (vmla->ne[0] != v->ne[0] || vmla->ne[2] != q->ne[2])) {
+        snprintf(buf, cap, "attention: MLA projection [%lld, %lld, %lld] does not match values "
+                 "of size %lld and %lld heads", (long long)vmla->ne[0], (long long)vmla->ne[1],
+                 (long long)vmla->ne[2], (long long)v->ne[0], (long long)q->ne[2]);
+    } else {
+        return NULL;
+    }
+    return buf;
+}
+
+struct tensor *layer_attention(struct graph *gr, struct tensor *q, struct tensor *k,
+                               struct tensor *v, struct tensor *mask, float scale,
+                               struct tensor *sinks, struct tensor *vmla, bool flash_attn)
+{
+    enum attn_validate mode = layer_attn_validate_mode();
+    if (mode != ATTN_VALIDATE_NEVER) {
+        uint64_t sig = (uint64_t)q->ne[0] * 0x9E3779B97F4A7C15ull ^
+                       (uint64_t)v->ne[0] * 0xC2B2AE3D27D4EB4Full ^
+                       (uint64_t)q->ne[2] * 0x165667B19E3779F9ull ^
+                       (uint64_t)k->ne[2] * 0x27D4EB2F165667C5ull ^
+                       (uint64_t)(sinks != NULL) << 1 ^ (uint64_t)(vmla ? vmla->ne[1] : 0) << 7;
+        // `once` skips shapes already seen; cell and query counts vary per batch, so they are
+        // checked by the ops themselves.
+        if (mode == ATTN_VALIDATE_ALWAYS || !attn_seen_check_and_add(sig)) {
+            char msg[200];
+            const char *err = attn_check(q, k, v, mask, sinks, vmla, msg, sizeof msg);
+            if (err) {
+                return graph_fail(gr, err);
+            }
+        }
+    }
+    const int64_t n_q = q->ne[1], n_head = q->ne[2];
+    struct tensor *out; // [Dv, n_head, n_q]
+    if (flash_attn) {
+        out = op_flash_attn_ext(gr, q, k, v, mask, scale, sinks);
+    } else {
+        // The reference path: scores [n_kv, n_q, n_head], softmax, then V^T x scores.
+        struct tensor *kq = op_mul_mat(gr, k, q);
+        kq = op_softmax_ext(gr, kq, mask, scale, sinks);
+        struct tensor *vt = op_cont_type(gr, op_permute(gr, v, 1, 0, 2, 3), GGML_TYPE_F32);
+        struct tensor *kqv = op_mul_mat(gr, vt, kq);          // [Dv, n_q, n_head]
+        out = op_cont(gr, op_permute(gr, kqv, 0, 2, 1, 3));   // [Dv, n_head, n_q]
+    }
+    if (vmla) {
+        // Latent -> per-head values: [Dv, n_q, n_head] x vmla [Dv, Dv_out, n_head].
+        struct tensor *lat = op_cont(gr, op_permute(gr, out, 0, 2, 1, 3));
+        struct tensor *up = op_mul_mat(gr, vmla, lat);        // [Dv_out, n_q, n_head]
+        out = op_cont(gr, op_permute(gr, up, 0, 2, 1, 3));    // [Dv_out, n_head, n_q]
+    }
+    return op_reshape_2d(gr, out, out->ne[0] * n_head, n_q);
+}
+
 
 struct tensor *layer_norm_rms(struct graph *gr, struct tensor *x, struct tensor *w, float eps)
 {
@@ -56,19 +184,8 @@ struct tensor *layer_attn(struct graph *gr, const struct model *m, const struct 
                                               (int32_t)hd, hp->n_head_kv);
     struct tensor *vc = kv_cache_store_view_v(gr, kv, kvi, il, v, (int32_t)hdv, hp->n_head_kv);
     struct tensor *qp = op_permute(gr, q, 0, 2, 1, 3); // [hd, n_tokens, n_head]
-    struct tensor *out;
-    if (o->flash_attn) {
-        out = op_flash_attn_ext(gr, qp, kc, vc, kvi->mask, hp->f_attn_scale, NULL);
-        out = op_reshape_2d(gr, out, hdv * hp->n_head, n_tokens); // [hdv, n_head, n_tokens]
-    } else {
-        // The reference path: scores [n_kv, n_tokens, n_head], softmax, then V^T x scores.
-        struct tensor *kq = op_mul_mat(gr, kc, qp);
-        kq = op_softmax_ext(gr, kq, kvi->mask, hp->f_attn_scale, NULL);
-        struct tensor *vt = op_cont_type(gr, op_permute(gr, vc, 1, 0, 2, 3), GGML_TYPE_F32);
-        struct tensor *kqv = op_mul_mat(gr, vt, kq);           // [hdv, n_tokens, n_head]
-        kqv = op_cont(gr, op_permute(gr, kqv, 0, 2, 1, 3));    // [hdv, n_head, n_tokens]
-        out = op_reshape_2d(gr, kqv, hdv * hp->n_head, n_tokens);
-    }
+    struct tensor *out = layer_attention(gr, qp, kc, vc, kvi->mask, hp->f_attn_scale, NULL, NULL,
+                                         o->flash_attn);
     return op_mul_mat(gr, L->wo, out);
 }
 

@@ -9,6 +9,24 @@ struct attn_opts {
     bool flash_attn;
 };
 
+// ---- the attention entry point ------------------------------------------------------------
+
+// How much layer_attention checks its shapes (LLEM_ATTN_VALIDATE=always|once|never; default
+// always): `once` checks the first call of each shape signature, `never` trusts the caller.
+enum attn_validate { ATTN_VALIDATE_ALWAYS, ATTN_VALIDATE_ONCE, ATTN_VALIDATE_NEVER };
+enum attn_validate layer_attn_validate_mode(void);
+void layer_attn_set_validate_mode(enum attn_validate mode); // tests and benchmarks
+
+// softmax(q k^T * scale + mask) v for q [D, n_q, n_head], k [D, n_kv, n_head_kv] and
+// v [Dv, n_kv, n_head_kv] (GQA: n_head a multiple of n_head_kv), mask [n_kv, >= n_q] or NULL,
+// optional per-head sink logits (F32 [n_head], gpt-oss) and optional MLA value up-projection
+// vmla ([Dv, Dv_out, n_head], deepseek2: the output is in latent space until multiplied).
+// Flash attention (tiled, online softmax) or the plain softmax reference path.
+// -> [Dv_out * n_head, n_q]. A shape mismatch is a graph error (the decode fails cleanly).
+struct tensor *layer_attention(struct graph *gr, struct tensor *q, struct tensor *k,
+                               struct tensor *v, struct tensor *mask, float scale,
+                               struct tensor *sinks, struct tensor *vmla, bool flash_attn);
+
 struct tensor *layer_norm_rms(struct graph *gr, struct tensor *x, struct tensor *w, float eps);
 
 // Self-attention of block il over x [n_embd, n_tokens]: projections (+ biases), optional Q/K

@@ -119,6 +119,11 @@ LLEM_PRINTF(2, 3) static struct tensor *fail(struct graph *gr, const char *fmt, 
     return &gr->dummy;
 }
 
+struct tensor *graph_fail(struct graph *gr, const char *msg)
+{
+    return fail(gr, "%s", msg);
+}
+
 static struct tensor *fail_nomem(struct graph *gr)
 {
     bool first = gr->err.code == LLEM_OK;

@@ -28,6 +28,10 @@ void graph_reset(struct graph *gr);
 // LLEM_OK, or the first recording error (message copied into eb when not NULL).
 enum llem_err graph_error(const struct graph *gr, struct llem_errbuf *eb);
 
+// Records a caller's validation failure (the first error wins) and returns the placeholder
+// tensor, so a layer can refuse bad shapes the same way ops do.
+struct tensor *graph_fail(struct graph *gr, const char *msg);
+
 // All tensors the graph created, in creation order (leaves and nodes); id == index.
 int graph_n_tensors(const struct graph *gr);
 struct tensor *graph_tensor(const struct graph *gr, int i);
