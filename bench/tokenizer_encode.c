@@ -28,6 +28,9 @@ static double now_s(void)
 
 static void bench_file(const char *path, const char *text, size_t len)
 {
+    while (len > 0 && ((unsigned char)text[len] & 0xC0) == 0x80) {
+        len--; // cut at a character boundary so the round trip is exact
+    }
     struct llem_errbuf eb = {0};
     struct gguf_file *f = NULL;
     struct gguf_open_opts opts = {.metadata_only = true};
@@ -76,8 +79,8 @@ static void bench_file(const char *path, const char *text, size_t len)
     } while (el < 1.0 || reps < 2);
     double allocs = (double)(llem_alloc_count() - a0) / reps;
     const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    printf("%-32s load %7.1f ms  %8.2f MB/s  %6.1f ns/token  %7.1f tokens/KB  %8.1f allocs/op\n",
-           name, t_load * 1e3, (double)len * reps / el / 1e6, el / reps / (double)n * 1e9,
+    printf("%-32s %5zu KiB  load %6.1f ms  %7.2f MB/s  %6.1f ns/token  %7.1f tokens/KB  %8.1f allocs/op\n",
+           name, len >> 10, t_load * 1e3, (double)len * reps / el / 1e6, el / reps / (double)n * 1e9,
            (double)n / ((double)len / 1024.0), allocs);
     free(ids);
     tok_vocab_free(v);
@@ -93,9 +96,10 @@ int main(int argc, char **argv)
         memcpy(text + len, c, n);
         len += n;
     }
-    printf("text: %.2f MB\n", (double)len / 1e6);
+    printf("text: mixed prose/code/numbers/scripts/emoji; 64 KiB (a long prompt) and 4 MiB\n");
     if (argc > 1) {
         for (int i = 1; i < argc; i++) {
+            bench_file(argv[i], text, 64u << 10);
             bench_file(argv[i], text, len);
         }
     } else {
@@ -106,6 +110,7 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
             char path[1024];
             snprintf(path, sizeof path, "%s/testdata/tokenizer/%s", root, files[i]);
+            bench_file(path, text, 64u << 10);
             bench_file(path, text, len);
         }
     }

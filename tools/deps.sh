@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # tools/deps.sh: installs the Debian 12 packages llem builds and tests with, only those missing.
-# Usage: tools/deps.sh [--test]   (--test adds what the test suite needs: clang, node, registry)
+# Usage: tools/deps.sh [--test]   (--test adds what the test suite needs: clang for the fuzz
+# targets, node/npm for the e2e clients, docker-registry for pull/push, tmux for the REPL test)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev libpcre2-dev
       libutf8proc-dev libedit-dev libcurl4-openssl-dev libssl-dev)
-if [ "${1:-}" = "--test" ]; then
-    pkgs+=(clang libclang-rt-dev curl nodejs npm docker-registry tmux python3)
-fi
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+if [ "${1:-}" = "--test" ]; then
+    # Tools are checked by command: node may come from another repository than Debian's.
+    declare -A tools=([clang]=clang [curl]=curl [python3]=python3 [tmux]=tmux
+                      [docker-registry]=docker-registry [node]=nodejs [npm]=npm)
+    for cmd in "${!tools[@]}"; do
+        command -v "$cmd" >/dev/null 2>&1 || missing+=("${tools[$cmd]}")
+    done
+    dpkg-query -W -f='${Status}' libclang-rt-14-dev 2>/dev/null | grep -q "install ok installed" ||
+        missing+=(libclang-rt-14-dev)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
     echo "tools/deps.sh: installing ${missing[*]}"
     SUDO=""

@@ -13,6 +13,7 @@
 #include "base/alloc.h"
 #include "base/strbuf.h"
 #include "gguf/gguf.h"
+#include "template/gotmpl.h"
 #include "template/template.h"
 
 #define TEMPLATE_MAX_FILE (64u << 20) // conversations with base64 images stay far below this
@@ -242,6 +243,46 @@ static int render(const struct tpl_args *ta, const char *src, size_t len, const 
     return rc;
 }
 
+// An Ollama Go template renders the chat as Ollama's server does: the request object is the
+// messages and tools plus the --var values (think, prompt, suffix, ...).
+static int render_gotmpl(const struct tpl_args *ta, int argc, char **argv)
+{
+    size_t len;
+    char *src = read_file(ta->file, &len);
+    if (!src) {
+        return cli_fail("template", "cannot read %s", ta->file);
+    }
+    struct gotmpl *t = NULL;
+    struct llem_errbuf eb = {0};
+    if (gotmpl_parse(&t, src, len, &eb) != LLEM_OK) {
+        llem_free(src);
+        return cli_fail("template", "%s: %s", ta->file, eb.msg);
+    }
+    llem_free(src);
+    cJSON *req = build_vars(ta, argc, argv, "", "");
+    if (!req) {
+        gotmpl_free(t);
+        return 1;
+    }
+    // Jinja-only variables mean nothing to Ollama's renderer.
+    cJSON_DeleteItemFromObjectCaseSensitive(req, "add_generation_prompt");
+    cJSON_DeleteItemFromObjectCaseSensitive(req, "bos_token");
+    cJSON_DeleteItemFromObjectCaseSensitive(req, "eos_token");
+    struct strbuf out;
+    strbuf_init(&out, 0);
+    int rc = 0;
+    if (gotmpl_render_chat(t, req, NULL, &out, &eb) != LLEM_OK) {
+        rc = cli_fail("template", "%s: %s", ta->file, eb.msg);
+    } else {
+        fwrite(strbuf_cstr(&out), 1, out.len, stdout);
+        fflush(stdout);
+    }
+    strbuf_deinit(&out);
+    cJSON_Delete(req);
+    gotmpl_free(t);
+    return rc;
+}
+
 int cli_template(int argc, char **argv)
 {
     struct tpl_args ta = {0};
@@ -300,9 +341,7 @@ int cli_template(int argc, char **argv)
         return rc;
     }
     if (ends_with(ta.file, ".gotmpl")) {
-        // TODO(#6): Go templates go through template/gotmpl.h once gotmpl_render_chat lands.
-        return cli_fail("template", "%s: Go templates are not supported by `llem template` yet",
-                        ta.file);
+        return render_gotmpl(&ta, argc, argv);
     }
     size_t len;
     char *src = read_file(ta.file, &len);

@@ -11,3 +11,4 @@ LLEM_VERB(eval, "write the logits of every position: llem eval FILE --tokens \"1
 LLEM_VERB(template, "render a chat template: llem template FILE.jinja|.gguf [--messages F] [--var k=v]")
 LLEM_VERB(run, "complete a prompt with a GGUF model: llem run FILE.gguf [PROMPT]")
 LLEM_VERB(bench, "measure prompt and generation speed: llem bench -m FILE [-p 512] [-n 128]")
+LLEM_VERB(serve, "serve the Ollama and OpenAI HTTP APIs: llem serve [--host H:P] [--model NAME=PATH]")

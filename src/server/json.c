@@ -57,7 +57,16 @@ cJSON *json_parse_body(struct http_req *r, enum MHD_Result *res)
         return NULL;
     }
     const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(txt, n, &end, true);
+    cJSON *j = cJSON_ParseWithLengthOpts(txt, n, &end, false);
+    if (j && end) { // only whitespace may follow the value
+        while (end < txt + n && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')) {
+            end++;
+        }
+        if (end != txt + n) {
+            cJSON_Delete(j);
+            j = NULL;
+        }
+    }
     if (!j) {
         size_t off = end && end >= txt ? (size_t)(end - txt) : 0;
         *res = http_reply_error(r, 400, "invalid JSON in the request body near byte %zu", off);

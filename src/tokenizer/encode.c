@@ -206,10 +206,10 @@ enum llem_err tok_spm_encode(const struct tok_vocab *v, const char *text, size_t
     }
     // escape: optional dummy prefix, every space as "▁"
     char *s = llem_malloc(len * 3 + 3);
-    struct spm_sym *sym = llem_malloc((len + 1) * sizeof *sym);
+    struct spm_sym *sym = NULL;
     enum llem_err e = LLEM_OK;
-    struct spm_ctx c = {.v = v, .s = s, .sym = sym};
-    if (!s || !sym) {
+    struct spm_ctx c = {.v = v, .s = s};
+    if (!s) {
         e = LLEM_ENOMEM;
         goto done;
     }
@@ -226,7 +226,13 @@ enum llem_err tok_spm_encode(const struct tok_vocab *v, const char *text, size_t
             s[n++] = text[i];
         }
     }
-    // one symbol per UTF-8 character (length from the lead byte only, as upstream)
+    // one symbol per UTF-8 character (length from the lead byte only, as upstream); with
+    // malformed input a lead byte can swallow part of a "▁", so allow one symbol per byte
+    c.sym = sym = llem_malloc((n + 1) * sizeof *sym);
+    if (!sym) {
+        e = LLEM_ENOMEM;
+        goto done;
+    }
     static const uint8_t lead_len[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
     int32_t ns = 0;
     for (size_t off = 0; off < n;) {

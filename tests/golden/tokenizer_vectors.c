@@ -177,8 +177,7 @@ int main(void)
         printf("%-34s %3d/%3d encode", names[i], cases - fails, cases);
         if (rt_fail >= 0) {
             printf("  %3d/%3d round-trip", cases - fails - rt_fail, cases - fails);
-        }
-        else {
+        } else {
             printf("  round-trip n/a (lossy)");
         }
         printf("\n");

@@ -419,6 +419,29 @@ static void test_vocab_file(void)
     unlink(path);
 }
 
+// --chat-template sets tokenizer.chat_template; without it there is none.
+static void test_chat_template(void)
+{
+    char path[512];
+    struct llem_errbuf eb = {0};
+    struct synth_opts o = {.preset = "tiny", .arch = "qwen3", .type = "Q8_0", .gen_vocab = true,
+                           .chat_template = "{% for m in messages %}{{ m.content }}{% endfor %}"};
+    CHECK_OK(synth_generate(&o, tmp_path(path, sizeof path, "ct.gguf"), NULL, &eb), &eb);
+    struct gguf_file *f = open_file(path);
+    if (f) {
+        CHECK_EQ_STR(gguf_get_str(f, "tokenizer.chat_template"), o.chat_template);
+        gguf_close(f);
+    }
+    o.chat_template = NULL;
+    CHECK_OK(synth_generate(&o, path, NULL, &eb), &eb);
+    f = open_file(path);
+    if (f) {
+        CHECK(gguf_find_key(f, "tokenizer.chat_template") < 0);
+        gguf_close(f);
+    }
+    unlink(path);
+}
+
 static void test_errors(void)
 {
     char path[512];
@@ -486,6 +509,7 @@ int main(void)
     RUN_TEST(test_determinism);
     RUN_TEST(test_generated_vocab);
     RUN_TEST(test_vocab_file);
+    RUN_TEST(test_chat_template);
     RUN_TEST(test_errors);
     RUN_TEST(test_alloc_failures);
     rmdir(tmpdir);

@@ -215,7 +215,8 @@ static void test_alloc_failures(void)
         llem_token ids[64];
         size_t n = 0;
         if (e == LLEM_OK) {
-            e = tok_encode(v, "hello w\xc3\xa9rld <|user|>", 24, true, true, ids, 64, &n, &eb);
+            const char *s = "hello w\xc3\xa9rld <|user|>";
+            e = tok_encode(v, s, strlen(s), true, true, ids, 64, &n, &eb);
         }
         int fired = llem_alloc_fail_fired();
         llem_alloc_fail_at(0, 0);

@@ -4,7 +4,6 @@
 #include "check.h"
 #include "tokenizer/tokenizer.h"
 
-#define SP "\u2581" // the SentencePiece space
 
 static const char *const toks[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "\u2581hello",
                                    "\u2581world", "\u2581,", "\u2581!", "\u2581un", "aff", "able", "\u2581cafe",

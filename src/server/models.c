@@ -1,0 +1,371 @@
+// server/models.c: model names until the store lands. A request's `model` is a name
+// registered with `llem serve --model NAME=PATH`, a file stem in LLEM_MODELS_DIR
+// (<dir>/NAME.gguf), either with or without ":latest" and in any case, or a path to a GGUF
+// file. Also the GGUF metadata answers of /api/show, /api/tags and /v1/models ("details":
+// family, parameter size, quantization level) read with the GGUF reader, without loading.
+#include <ctype.h>
+#include <dirent.h>
+#include <math.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "base/alloc.h"
+#include "gguf/gguf.h"
+#include "server/server_int.h"
+
+static void lower_strip_latest(const char *in, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; in[n] && n + 1 < cap; n++) {
+        out[n] = (char)tolower((unsigned char)in[n]);
+    }
+    out[n] = '\0';
+    if (n > 7 && !strcmp(out + n - 7, ":latest")) {
+        out[n - 7] = '\0';
+    }
+}
+
+static bool looks_like_path(const char *name)
+{
+    return strchr(name, '/') != NULL || (strlen(name) > 5 &&
+                                         !strcasecmp(name + strlen(name) - 5, ".gguf"));
+}
+
+void models_canonical(const struct srv *s, const char *name, char *out, size_t cap)
+{
+    (void)s;
+    if (looks_like_path(name)) {
+        snprintf(out, cap, "%s", name);
+        return;
+    }
+    lower_strip_latest(name, out, cap);
+}
+
+void models_display(const char *canonical, char *out, size_t cap)
+{
+    if (looks_like_path(canonical) || strchr(canonical, ':')) {
+        snprintf(out, cap, "%s", canonical);
+    } else {
+        snprintf(out, cap, "%s:latest", canonical);
+    }
+}
+
+static bool is_file(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+enum llem_err models_resolve(void *user, const char *name, char *path, size_t cap,
+                             struct llem_errbuf *eb)
+{
+    struct srv *s = user;
+    char canon[1024];
+    models_canonical(s, name, canon, sizeof canon);
+    for (int32_t i = 0; i < s->p.n_aliases; i++) {
+        if (!strcmp(s->p.aliases[i].name, canon)) {
+            if (strlen(s->p.aliases[i].path) >= cap) {
+                return llem_errf(eb, LLEM_ELIMIT, "model path too long");
+            }
+            snprintf(path, cap, "%s", s->p.aliases[i].path);
+            return LLEM_OK;
+        }
+    }
+    if (!looks_like_path(canon) && s->p.models_dir[0] && !strchr(canon, '.')) {
+        char p[2048];
+        int k = snprintf(p, sizeof p, "%s/%s.gguf", s->p.models_dir, canon);
+        if (k > 0 && (size_t)k < sizeof p && is_file(p) && strlen(p) < cap) {
+            snprintf(path, cap, "%s", p);
+            return LLEM_OK;
+        }
+    }
+    if (looks_like_path(canon) && is_file(canon) && strlen(canon) < cap) {
+        snprintf(path, cap, "%s", canon);
+        return LLEM_OK;
+    }
+    return llem_errf(eb, LLEM_ENOTFOUND, "model '%s' not found", name);
+}
+
+static void add_entry(struct model_entry *out, int32_t *n, int32_t cap, const char *canon,
+                      const char *path)
+{
+    for (int32_t i = 0; i < *n; i++) {
+        char disp[256];
+        models_display(canon, disp, sizeof disp);
+        if (!strcmp(out[i].name, disp)) {
+            return;
+        }
+    }
+    if (*n >= cap) {
+        return;
+    }
+    struct stat st;
+    struct model_entry *e = &out[*n];
+    memset(e, 0, sizeof *e);
+    models_display(canon, e->name, sizeof e->name);
+    snprintf(e->path, sizeof e->path, "%s", path);
+    if (stat(path, &st) == 0) {
+        e->size = (uint64_t)st.st_size;
+        e->mtime_unix = (int64_t)st.st_mtime;
+    }
+    (*n)++;
+}
+
+int32_t models_list(struct srv *s, struct model_entry *out, int32_t cap)
+{
+    int32_t n = 0;
+    for (int32_t i = 0; i < s->p.n_aliases; i++) {
+        add_entry(out, &n, cap, s->p.aliases[i].name, s->p.aliases[i].path);
+    }
+    if (s->p.models_dir[0]) {
+        DIR *d = opendir(s->p.models_dir);
+        struct dirent *de;
+        while (d && (de = readdir(d)) != NULL) {
+            size_t L = strlen(de->d_name);
+            if (L <= 5 || strcasecmp(de->d_name + L - 5, ".gguf") || de->d_name[0] == '.') {
+                continue;
+            }
+            char stem[256], path[2048];
+            snprintf(stem, sizeof stem, "%.*s", (int)(L - 5), de->d_name);
+            char canon[256];
+            lower_strip_latest(stem, canon, sizeof canon);
+            if (strchr(canon, '.')) {
+                continue; // such a stem cannot be named without looking like a path
+            }
+            int k = snprintf(path, sizeof path, "%s/%s", s->p.models_dir, de->d_name);
+            if (k < 0 || (size_t)k >= sizeof path) {
+                continue;
+            }
+            add_entry(out, &n, cap, canon, path);
+        }
+        if (d) {
+            closedir(d);
+        }
+    }
+    // Models loaded by path.
+    struct sched_model_info *info = llem_calloc(16, sizeof *info);
+    if (info) {
+        int32_t k = sched_list(s->sched, info, 16);
+        for (int32_t i = 0; i < LLEM_MIN(k, 16); i++) {
+            if (looks_like_path(info[i].name)) {
+                add_entry(out, &n, cap, info[i].name, info[i].path);
+            }
+        }
+        llem_free(info);
+    }
+    return n;
+}
+
+// ---- GGUF metadata ---------------------------------------------------------------------------
+
+// llama.cpp's general.file_type values (LLAMA_FTYPE_*).
+static const char *ftype_name(uint32_t ft)
+{
+    static const char *const names[] = {
+        [0] = "F32",     [1] = "F16",     [2] = "Q4_0",    [3] = "Q4_1",    [7] = "Q8_0",
+        [8] = "Q5_0",    [9] = "Q5_1",    [10] = "Q2_K",   [11] = "Q3_K_S", [12] = "Q3_K_M",
+        [13] = "Q3_K_L", [14] = "Q4_K_S", [15] = "Q4_K_M", [16] = "Q5_K_S", [17] = "Q5_K_M",
+        [18] = "Q6_K",   [19] = "IQ2_XXS", [20] = "IQ2_XS", [21] = "Q2_K_S", [22] = "IQ3_XS",
+        [23] = "IQ3_XXS", [24] = "IQ1_S", [25] = "IQ4_NL", [26] = "IQ3_S",  [27] = "IQ3_M",
+        [28] = "IQ2_S",  [29] = "IQ2_M",  [30] = "IQ4_XS", [31] = "IQ1_M",  [32] = "BF16",
+        [36] = "TQ1_0",  [37] = "TQ2_0",  [38] = "MXFP4",
+    };
+    return ft < LLEM_ARRAY_LEN(names) && names[ft] ? names[ft] : NULL;
+}
+
+// Ollama's format.HumanNumber.
+static void human_number(uint64_t b, char *out, size_t cap)
+{
+    double v;
+    const char *unit;
+    if (b >= 1000000000ull) {
+        v = (double)b / 1e9;
+        unit = "B";
+    } else if (b >= 1000000ull) {
+        v = (double)b / 1e6;
+        unit = "M";
+    } else if (b >= 1000ull) {
+        v = (double)b / 1e3;
+        snprintf(out, cap, "%.0fK", v);
+        return;
+    } else {
+        snprintf(out, cap, "%llu", (unsigned long long)b);
+        return;
+    }
+    if (v == floor(v)) {
+        snprintf(out, cap, "%.0f%s", v, unit);
+    } else {
+        snprintf(out, cap, unit[0] == 'B' ? "%.1f%s" : "%.2f%s", v, unit);
+    }
+}
+
+static void fill_details(const struct gguf_file *f, cJSON *details)
+{
+    const char *arch = gguf_get_str(f, "general.architecture");
+    cJSON_AddStringToObject(details, "parent_model", "");
+    cJSON_AddStringToObject(details, "format", "gguf");
+    cJSON_AddStringToObject(details, "family", arch ? arch : "");
+    cJSON *fams = cJSON_AddArrayToObject(details, "families");
+    if (arch && fams) {
+        cJSON_AddItemToArray(fams, cJSON_CreateString(arch));
+    }
+    uint64_t nparams = 0;
+    int64_t pc;
+    if (gguf_get_i64(f, "general.parameter_count", &pc) && pc > 0) {
+        nparams = (uint64_t)pc;
+    } else {
+        for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
+            const struct gguf_tensor_info *t = gguf_tensor(f, i);
+            uint64_t ne = 1;
+            for (uint32_t d = 0; d < t->n_dims; d++) {
+                ne *= (uint64_t)t->ne[d];
+            }
+            nparams += ne;
+        }
+    }
+    char ps[32];
+    human_number(nparams, ps, sizeof ps);
+    cJSON_AddStringToObject(details, "parameter_size", ps);
+    uint32_t ft = 0;
+    const char *q = gguf_get_u32(f, "general.file_type", &ft) ? ftype_name(ft) : NULL;
+    cJSON_AddStringToObject(details, "quantization_level", q ? q : "unknown");
+}
+
+void models_details(const char *path, cJSON *details)
+{
+    struct gguf_open_opts oo = {.metadata_only = true};
+    struct gguf_file *f = NULL;
+    if (gguf_open(&f, path, &oo, NULL) != LLEM_OK) {
+        cJSON_AddStringToObject(details, "format", "gguf");
+        return;
+    }
+    fill_details(f, details);
+    gguf_close(f);
+}
+
+static cJSON *value_json(const struct gguf_value *v, bool verbose)
+{
+    switch (v->type) {
+    case GGUF_VALUE_UINT8:
+    case GGUF_VALUE_UINT16:
+    case GGUF_VALUE_UINT32:
+    case GGUF_VALUE_UINT64:
+        return cJSON_CreateNumber((double)v->u64);
+    case GGUF_VALUE_INT8:
+    case GGUF_VALUE_INT16:
+    case GGUF_VALUE_INT32:
+    case GGUF_VALUE_INT64:
+        return cJSON_CreateNumber((double)v->i64);
+    case GGUF_VALUE_FLOAT32:
+    case GGUF_VALUE_FLOAT64:
+        return cJSON_CreateNumber(v->f64);
+    case GGUF_VALUE_BOOL:
+        return cJSON_CreateBool(v->b);
+    case GGUF_VALUE_STRING:
+        return cJSON_CreateString(v->str);
+    case GGUF_VALUE_ARRAY:
+        break;
+    default:
+        return cJSON_CreateNull();
+    }
+    // Arrays longer than 5 are left empty unless verbose (Ollama's /api/show).
+    if (v->arr.n > 5 && !verbose) {
+        return cJSON_CreateNull();
+    }
+    cJSON *a = cJSON_CreateArray();
+    for (uint64_t i = 0; a && i < v->arr.n; i++) {
+        cJSON *it = NULL;
+        switch (v->arr.type) {
+        case GGUF_VALUE_STRING:
+            it = cJSON_CreateString(((const char *const *)v->arr.data)[i]);
+            break;
+        case GGUF_VALUE_UINT8: it = cJSON_CreateNumber(((const uint8_t *)v->arr.data)[i]); break;
+        case GGUF_VALUE_INT8: it = cJSON_CreateNumber(((const int8_t *)v->arr.data)[i]); break;
+        case GGUF_VALUE_UINT16: it = cJSON_CreateNumber(((const uint16_t *)v->arr.data)[i]); break;
+        case GGUF_VALUE_INT16: it = cJSON_CreateNumber(((const int16_t *)v->arr.data)[i]); break;
+        case GGUF_VALUE_UINT32: it = cJSON_CreateNumber(((const uint32_t *)v->arr.data)[i]); break;
+        case GGUF_VALUE_INT32: it = cJSON_CreateNumber(((const int32_t *)v->arr.data)[i]); break;
+        case GGUF_VALUE_UINT64:
+            it = cJSON_CreateNumber((double)((const uint64_t *)v->arr.data)[i]);
+            break;
+        case GGUF_VALUE_INT64:
+            it = cJSON_CreateNumber((double)((const int64_t *)v->arr.data)[i]);
+            break;
+        case GGUF_VALUE_FLOAT32: it = cJSON_CreateNumber(((const float *)v->arr.data)[i]); break;
+        case GGUF_VALUE_FLOAT64: it = cJSON_CreateNumber(((const double *)v->arr.data)[i]); break;
+        case GGUF_VALUE_BOOL: it = cJSON_CreateBool(((const uint8_t *)v->arr.data)[i]); break;
+        default: it = cJSON_CreateNull(); break;
+        }
+        cJSON_AddItemToArray(a, it);
+    }
+    return a;
+}
+
+enum llem_err models_show(struct srv *s, const char *path, bool verbose, cJSON *out,
+                          struct llem_errbuf *eb)
+{
+    (void)s;
+    struct gguf_open_opts oo = {.metadata_only = true};
+    struct gguf_file *f = NULL;
+    enum llem_err e = gguf_open(&f, path, &oo, eb);
+    if (e != LLEM_OK) {
+        return e;
+    }
+    const char *tpl = gguf_get_str(f, "tokenizer.chat_template");
+    bool chatml = false;
+    uint64_t ntok = 0;
+    const char *const *toks = gguf_get_arr(f, "tokenizer.ggml.tokens", GGUF_VALUE_STRING, &ntok);
+    for (uint64_t i = 0; toks && i < ntok && !chatml; i++) {
+        chatml = !strcmp(toks[i], "<|im_start|>");
+    }
+    cJSON_AddStringToObject(out, "license", gguf_get_str(f, "general.license") ?
+                                                gguf_get_str(f, "general.license") : "");
+    char mf[1400];
+    snprintf(mf, sizeof mf,
+             "# Modelfile generated by \"llem show\"\n# To build a new Modelfile based on this, "
+             "replace FROM with:\n# FROM %s\n\nFROM %s\n", path, path);
+    cJSON_AddStringToObject(out, "modelfile", mf);
+    cJSON_AddStringToObject(out, "parameters", "");
+    cJSON_AddStringToObject(out, "template",
+                            tpl ? tpl : chatml ? prompt_chatml_doc : prompt_plain_doc);
+    cJSON *details = cJSON_AddObjectToObject(out, "details");
+    if (details) {
+        fill_details(f, details);
+    }
+    cJSON *mi = cJSON_AddObjectToObject(out, "model_info");
+    for (int64_t i = 0; mi && i < gguf_n_kv(f); i++) {
+        const char *k = gguf_kv_key(f, i);
+        if (!strcmp(k, "general.name") || !strcmp(k, "tokenizer.chat_template")) {
+            continue;
+        }
+        cJSON_AddItemToObject(mi, k, value_json(gguf_kv_value(f, i), verbose));
+    }
+    if (verbose) {
+        cJSON *ts = cJSON_AddArrayToObject(out, "tensors");
+        for (int64_t i = 0; ts && i < gguf_n_tensors(f); i++) {
+            const struct gguf_tensor_info *t = gguf_tensor(f, i);
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "name", t->name);
+            cJSON_AddStringToObject(o, "type", gguf_type_name(t->type));
+            cJSON *shape = cJSON_AddArrayToObject(o, "shape");
+            for (uint32_t d = 0; d < t->n_dims; d++) {
+                cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->ne[d]));
+            }
+            cJSON_AddItemToArray(ts, o);
+        }
+    }
+    cJSON *caps = cJSON_AddArrayToObject(out, "capabilities");
+    cJSON_AddItemToArray(caps, cJSON_CreateString("completion"));
+    if (prompt_supports_tools(tpl)) {
+        cJSON_AddItemToArray(caps, cJSON_CreateString("tools"));
+    }
+    struct stat st;
+    char ts[64] = "";
+    if (stat(path, &st) == 0) {
+        json_time_rfc3339((int64_t)st.st_mtime * 1000000000LL, ts, sizeof ts);
+    }
+    cJSON_AddStringToObject(out, "modified_at", ts);
+    gguf_close(f);
+    return LLEM_OK;
+}
