@@ -3,7 +3,6 @@
 // does without an importance matrix), copies all metadata, sets general.file_type and
 // general.quantization_version, and writes OUT atomically. Rows of each tensor are split over
 // N threads. Progress is a bar on a terminal, one line per tensor otherwise.
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -12,6 +11,7 @@
 #include "base/alloc.h"
 #include "cli/cli.h"
 #include "gguf/gguf.h"
+#include "tensor/quantize_file.h"
 #include "tensor/types.h"
 
 #define VERB "quantize"
@@ -30,101 +30,6 @@ static void usage(FILE *out)
     fprintf(out, "\nOptions:\n"
                  "  --threads N   worker threads (default: online CPUs)\n"
                  "  -h, --help    show this help\n");
-}
-
-// Block index of "blk.<i>.<...>" names; -1 for tensors outside the blocks.
-static int layer_of(const char *name)
-{
-    if (strncmp(name, "blk.", 4) != 0) {
-        return -1;
-    }
-    int v = 0;
-    const char *p = name + 4;
-    if (*p < '0' || *p > '9') {
-        return -1;
-    }
-    for (; *p >= '0' && *p <= '9'; p++) {
-        if (v > 100000) {
-            return -1;
-        }
-        v = v * 10 + (*p - '0');
-    }
-    return *p == '.' ? v : -1;
-}
-
-// One tensor's conversion, split by rows over the workers.
-struct job {
-    const struct type_traits *src_t;
-    uint32_t dst_type;
-    const uint8_t *src;
-    uint8_t *dst;
-    size_t src_row, dst_row;
-    int64_t n_per_row, nrows;
-    int ith, nth;
-    bool failed;
-};
-
-static void *job_run(void *arg)
-{
-    struct job *j = arg;
-    const int64_t per = (j->nrows + j->nth - 1) / j->nth;
-    const int64_t r0 = per * j->ith;
-    const int64_t r1 = r0 + per < j->nrows ? r0 + per : j->nrows;
-    float *row = NULL;
-    const bool is_f32 = j->src_t->to_f32 != NULL && j->src_t->blck == 1 && j->src_t->type_size == 4;
-    if (!is_f32 && r0 < r1) {
-        row = llem_malloc((size_t)j->n_per_row * sizeof(float));
-        if (!row) {
-            j->failed = true;
-            return NULL;
-        }
-    }
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *s = j->src + (size_t)r * j->src_row;
-        const float *x = (const float *)(const void *)s;
-        if (!is_f32) {
-            j->src_t->to_f32(s, row, j->n_per_row);
-            x = row;
-        }
-        if (tensor_quantize_rows(j->dst_type, x, j->dst + (size_t)r * j->dst_row, 1, j->n_per_row,
-                                 NULL) != j->dst_row) {
-            j->failed = true;
-            break;
-        }
-    }
-    llem_free(row);
-    return NULL;
-}
-
-// Converts nrows rows with up to nth threads; false on failure (out of memory, no threads).
-static bool convert(struct job *tmpl, int nth)
-{
-    struct job jobs[MAX_THREADS];
-    pthread_t tid[MAX_THREADS];
-    bool started[MAX_THREADS] = {false};
-    if (tmpl->nrows < nth) {
-        nth = (int)(tmpl->nrows > 0 ? tmpl->nrows : 1);
-    }
-    for (int i = 0; i < nth; i++) {
-        jobs[i] = *tmpl;
-        jobs[i].ith = i;
-        jobs[i].nth = nth;
-    }
-    for (int i = 1; i < nth; i++) {
-        started[i] = pthread_create(&tid[i], NULL, job_run, &jobs[i]) == 0;
-        if (!started[i]) {
-            jobs[i].failed = true;
-        }
-    }
-    job_run(&jobs[0]);
-    bool ok = true;
-    for (int i = 0; i < nth; i++) {
-        if (i > 0 && started[i]) {
-            pthread_join(tid[i], NULL);
-        }
-        ok = ok && !jobs[i].failed;
-    }
-    return ok;
 }
 
 static double now_s(void)
@@ -152,138 +57,31 @@ static void progress(bool tty, int64_t i, int64_t n, const char *name, const cha
     fflush(stderr);
 }
 
-// Model facts the mixture rules need: layer count, GQA ratio, whether output.weight exists.
-static void model_facts(const struct gguf_file *f, int *n_layer, int *n_gqa, bool *has_output)
-{
-    char key[160];
-    const char *arch = gguf_get_str(f, "general.architecture");
-    uint32_t nl = 0, nh = 0, nkv = 0;
-    if (arch) {
-        snprintf(key, sizeof key, "%s.block_count", arch);
-        gguf_get_u32(f, key, &nl);
-        snprintf(key, sizeof key, "%s.attention.head_count", arch);
-        gguf_get_u32(f, key, &nh);
-        snprintf(key, sizeof key, "%s.attention.head_count_kv", arch);
-        if (!gguf_get_u32(f, key, &nkv)) {
-            nkv = nh;
-        }
-    }
-    if (nl == 0) { // no metadata: count the blocks from the tensor names
-        for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
-            int l = layer_of(gguf_tensor(f, i)->name);
-            if (l >= 0 && (uint32_t)l + 1 > nl) {
-                nl = (uint32_t)l + 1;
-            }
-        }
-    }
-    *n_layer = nl > 0 && nl < 100000 ? (int)nl : 1;
-    *n_gqa = nh > 0 && nkv > 0 ? (int)(nh / nkv) : 1;
-    *has_output = gguf_find_tensor(f, "output.weight") >= 0;
-}
-
-struct run {
-    struct gguf_file *in;
-    struct gguf_writer *w;
-    uint8_t **bufs; // converted tensors, owned (the writer borrows them)
-    int64_t n_bufs;
+struct cli_progress {
+    bool tty;
 };
 
-static void run_free(struct run *r)
+static bool on_progress(void *ctx, const struct tensor_qfile_progress *p)
 {
-    for (int64_t i = 0; i < r->n_bufs; i++) {
-        llem_aligned_free(r->bufs[i]);
-    }
-    llem_free(r->bufs);
-    gguf_writer_free(r->w);
-    gguf_close(r->in);
+    const struct cli_progress *cp = ctx;
+    progress(cp->tty, p->i, p->n, p->name, gguf_type_name(p->from), gguf_type_name(p->to));
+    return true;
 }
 
 static int quantize(const char *in_path, const char *out_path, const struct tensor_mixture *mix,
                     int nth)
 {
     struct llem_errbuf eb = {0};
-    struct run r = {0};
     double t0 = now_s();
-    if (gguf_open(&r.in, in_path, NULL, &eb) != LLEM_OK) {
+    struct cli_progress cp = {isatty(STDERR_FILENO) == 1};
+    struct tensor_qfile_stats st;
+    if (tensor_quantize_file(in_path, out_path, mix->name, nth, on_progress, &cp, &st, &eb) !=
+        LLEM_OK) {
         return cli_fail(VERB, "%s", eb.msg);
     }
-    const int64_t n_t = gguf_n_tensors(r.in);
-    r.w = gguf_writer_new();
-    r.bufs = llem_calloc(n_t > 0 ? (size_t)n_t : 1, sizeof *r.bufs);
-    if (!r.w || !r.bufs || gguf_writer_copy_kv(r.w, r.in, NULL) != LLEM_OK ||
-        gguf_writer_set_u32(r.w, "general.file_type", mix->ftype) != LLEM_OK ||
-        gguf_writer_set_u32(r.w, "general.quantization_version", 2) != LLEM_OK) {
-        run_free(&r);
-        return cli_fail(VERB, "out of memory");
-    }
-    int n_layer, n_gqa;
-    bool has_output;
-    model_facts(r.in, &n_layer, &n_gqa, &has_output);
-    const bool tty = isatty(STDERR_FILENO) == 1;
-    uint64_t bytes_in = 0, bytes_out = 0;
-    bool warned = false;
-
-    for (int64_t i = 0; i < n_t; i++) {
-        const struct gguf_tensor_info *ti = gguf_tensor(r.in, i);
-        const struct type_traits *st = tensor_traits(ti->type);
-        uint32_t dt = tensor_mixture_type(mix->name, ti->name, ti->ne, (int)ti->n_dims,
-                                          layer_of(ti->name), n_layer, n_gqa, has_output,
-                                          ti->type);
-        const void *data = gguf_tensor_data(r.in, i);
-        const void *out = data;
-        uint64_t out_bytes = ti->n_bytes;
-        if (dt != ti->type) {
-            if (!st || !st->to_f32) {
-                run_free(&r);
-                return cli_fail(VERB, "tensor '%s': cannot convert from type %s", ti->name,
-                                gguf_type_name(ti->type));
-            }
-            if (st->is_quant && !warned) {
-                fprintf(stderr, "llem quantize: warning: requantizing already quantized "
-                                "tensors (%s from %s): quality is lost\n", ti->name, st->name);
-                warned = true;
-            }
-            const int64_t n_per_row = ti->ne[0];
-            const int64_t nrows = ti->ne[1] * ti->ne[2] * ti->ne[3];
-            const size_t dst_row = tensor_row_size(dt, n_per_row);
-            size_t total;
-            if (dst_row == 0 || !size_mul_ok(dst_row, (size_t)nrows, &total)) {
-                run_free(&r);
-                return cli_fail(VERB, "tensor '%s': cannot be stored as %s", ti->name,
-                                gguf_type_name(dt));
-            }
-            uint8_t *buf = llem_aligned_alloc(64, total > 0 ? total : 1);
-            if (!buf) {
-                run_free(&r);
-                return cli_fail(VERB, "out of memory converting '%s'", ti->name);
-            }
-            r.bufs[r.n_bufs++] = buf;
-            struct job j = {.src_t = st, .dst_type = dt, .src = data, .dst = buf,
-                            .src_row = (size_t)(ti->n_bytes / (uint64_t)nrows),
-                            .dst_row = dst_row, .n_per_row = n_per_row, .nrows = nrows};
-            if (!convert(&j, nth)) {
-                run_free(&r);
-                return cli_fail(VERB, "converting '%s' failed (out of memory?)", ti->name);
-            }
-            out = buf;
-            out_bytes = total;
-        }
-        if (gguf_writer_add_tensor(r.w, ti->name, dt, ti->n_dims, ti->ne, out) != LLEM_OK) {
-            run_free(&r);
-            return cli_fail(VERB, "tensor '%s': cannot add to the output", ti->name);
-        }
-        bytes_in += ti->n_bytes;
-        bytes_out += out_bytes;
-        progress(tty, i, n_t, ti->name, gguf_type_name(ti->type), gguf_type_name(dt));
-    }
-    if (gguf_writer_write(r.w, out_path, &eb) != LLEM_OK) {
-        run_free(&r);
-        return cli_fail(VERB, "%s", eb.msg);
-    }
-    run_free(&r);
     printf("%s: %s, %.2f MiB -> %.2f MiB, %lld tensors, %.1f s, %d thread%s\n", out_path,
-           mix->name, (double)bytes_in / 1048576.0, (double)bytes_out / 1048576.0,
-           (long long)n_t, now_s() - t0, nth, nth == 1 ? "" : "s");
+           mix->name, (double)st.bytes_in / 1048576.0, (double)st.bytes_out / 1048576.0,
+           (long long)st.n_tensors, now_s() - t0, nth, nth == 1 ? "" : "s");
     return 0;
 }
 

@@ -358,7 +358,7 @@ static void batch_add(struct runner *r, struct slot *s, int32_t *n, int32_t *n_o
         int32_t k = *n + j;
         int32_t at = s->n_cache + j;
         r->b_tok[k] = s->toks[at];
-        r->b_pos[k] = at + (s->id == 3 && at > 5);
+        r->b_pos[k] = at;
         r->b_seq[k] = s->id;
         r->b_out[k] = at == s->n_toks - 1;
     }

@@ -121,6 +121,14 @@ bool grammar_is_complete(const struct grammar *g);
 // Complete and no further byte is possible: the caller can stop (only EOG is allowed).
 bool grammar_is_finished(const struct grammar *g);
 
+// Fewest bytes still needed to complete the grammar (0 when complete). Every token adds at
+// least one byte, so with `left` tokens of budget (num_predict), turning finish mode on once
+// left <= grammar_min_remaining(g) + margin guarantees a complete output.
+int32_t grammar_min_remaining(const struct grammar *g);
+// Finish mode: only tokens that bring completion strictly closer are allowed (and only EOG once
+// complete), so the output closes in at most grammar_min_remaining() tokens.
+void grammar_set_finish(struct grammar *g, bool on);
+
 // Samples with Ollama's shortcut: draw from the unconstrained distribution first and keep the
 // token if the grammar allows it; only otherwise mask the whole vocabulary and draw again. Then
 // advances the grammar over the chosen token. The call sets the sampler's filter as it needs and

@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/alloc.h"
 #include "base/sha256.h"
@@ -317,7 +318,12 @@ enum MHD_Result api_ps(struct srv *s, struct http_req *r)
         cJSON_AddStringToObject(o, "model", disp);
         cJSON_AddNumberToObject(o, "size", (double)m->size);
         struct model_entry me = {0};
+        struct stat st;
         snprintf(me.path, sizeof me.path, "%s", m->path);
+        if (stat(m->path, &st) == 0) { // the same identity as /api/tags
+            me.size = (uint64_t)st.st_size;
+            me.mtime_unix = (int64_t)st.st_mtime;
+        }
         file_digest(&me, hex);
         cJSON_AddStringToObject(o, "digest", hex);
         models_details(m->path, cJSON_AddObjectToObject(o, "details"));

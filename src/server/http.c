@@ -314,7 +314,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
             return;
         }
         sc->fd = ci->connect_fd;
-        atomic_store(&sc->phase, CONN_IDLE);
+        atomic_store(&sc->phase, CONN_FRESH);
         atomic_store(&sc->phase_ns, time_now_ns());
         pthread_mutex_lock(&s->conn_mu);
         sc->next = s->conns;

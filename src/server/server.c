@@ -215,11 +215,12 @@ static void *watchdog_main(void *arg)
         for (struct srv_conn *c = s->conns; c; c = c->next) {
             int ph = atomic_load(&c->phase);
             int64_t age_ms = (now - atomic_load(&c->phase_ns)) / 1000000;
-            bool cut = (ph == CONN_REQUEST && age_ms > s->p.request_timeout_ms) ||
+            bool cut = ((ph == CONN_REQUEST || ph == CONN_FRESH) &&
+                        age_ms > s->p.request_timeout_ms) ||
                        (ph == CONN_IDLE && age_ms > s->p.idle_timeout_ms);
             if (cut) {
                 log_info("serve: closing a connection %s for %lld ms",
-                         ph == CONN_REQUEST ? "still sending its request" : "idle",
+                         ph == CONN_IDLE ? "idle" : "still sending its request",
                          (long long)age_ms);
                 // The connection thread sees EOF and closes; CONN_HANDLING is never cut.
                 shutdown(c->fd, SHUT_RDWR);

@@ -35,7 +35,10 @@ typedef enum MHD_Result (*srv_handler_fn)(struct srv *s, struct http_req *r);
 
 // ---- connections ----------------------------------------------------------------------------
 
-enum conn_phase { CONN_IDLE, CONN_REQUEST, CONN_HANDLING };
+// FRESH: accepted, no request yet (must send one within request_timeout); IDLE: keep-alive
+// between requests (idle_timeout); REQUEST: request line seen, headers/body arriving
+// (request_timeout); HANDLING: being answered (never cut by the watchdog).
+enum conn_phase { CONN_FRESH, CONN_IDLE, CONN_REQUEST, CONN_HANDLING };
 
 // One TCP connection, tracked for the watchdog (slow or idle clients are shut down).
 struct srv_conn {

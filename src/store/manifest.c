@@ -319,8 +319,8 @@ enum llem_err store_manifest_load(const char *path, struct store_manifest *m, ch
     return LLEM_OK;
 }
 
-enum llem_err store_manifest_save(struct store *s, const struct store_name *n,
-                                  const struct store_manifest *m, struct llem_errbuf *eb)
+enum llem_err store_manifest_save_raw(struct store *s, const struct store_name *n,
+                                      const char *json, size_t len, struct llem_errbuf *eb)
 {
     char *path = NULL;
     bool exists;
@@ -328,20 +328,26 @@ enum llem_err store_manifest_save(struct store *s, const struct store_name *n,
     if (rc != LLEM_OK) {
         return rc;
     }
-    char *json = store_manifest_to_json(m);
-    if (!json) {
-        llem_free(path);
-        return llem_errf(eb, LLEM_ENOMEM, "manifest: out of memory");
-    }
     char *slash = strrchr(path, '/');
     *slash = '\0';
     rc = fs_mkdir_p(path, 0755, eb);
     *slash = '/';
     if (rc == LLEM_OK) {
-        rc = fs_write_atomic(path, json, strlen(json), eb);
+        rc = fs_write_atomic(path, json, len, eb);
     }
-    llem_free(json);
     llem_free(path);
+    return rc;
+}
+
+enum llem_err store_manifest_save(struct store *s, const struct store_name *n,
+                                  const struct store_manifest *m, struct llem_errbuf *eb)
+{
+    char *json = store_manifest_to_json(m);
+    if (!json) {
+        return llem_errf(eb, LLEM_ENOMEM, "manifest: out of memory");
+    }
+    enum llem_err rc = store_manifest_save_raw(s, n, json, strlen(json), eb);
+    llem_free(json);
     return rc;
 }
 

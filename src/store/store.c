@@ -138,6 +138,33 @@ static enum llem_err find_manifest(const struct store *s, const struct store_nam
     return llem_errf(eb, LLEM_ENOTFOUND, "model '%s' not found", disp);
 }
 
+// The name as spelled on disk (the last four components of a manifest path), so a
+// case-insensitive lookup reports the stored spelling. Falls back to n when unparsable.
+static void name_from_path(const char *path, const struct store_name *n, struct store_name *out)
+{
+    *out = *n;
+    const char *p[5];
+    const char *end = path + strlen(path);
+    int k = 0;
+    for (const char *q = end; q > path && k < 4; q--) {
+        if (q[-1] == '/') {
+            p[k++] = q;
+        }
+    }
+    if (k < 4) {
+        return;
+    }
+    char spec[1100];
+    // p[3] host, p[2] ns, p[1] model, p[0] tag (each ends at the next '/').
+    snprintf(spec, sizeof(spec), "%.*s/%.*s/%.*s:%s", (int)(p[2] - p[3] - 1), p[3],
+             (int)(p[1] - p[2] - 1), p[2], (int)(p[0] - p[1] - 1), p[1], p[0]);
+    struct store_name tmp;
+    if (store_name_parse(spec, &tmp, NULL) == LLEM_OK) {
+        tmp.insecure_scheme = n->insecure_scheme;
+        *out = tmp;
+    }
+}
+
 static enum llem_err blob_file(const struct store *s, const char *digest, char **out,
                                struct llem_errbuf *eb)
 {
@@ -247,8 +274,10 @@ enum llem_err store_resolve(struct store *s, const char *name, struct store_mode
     }
     struct store_model *m = llem_calloc(1, sizeof(*m));
     char disp[512], full[512];
-    store_name_display(&n, disp, sizeof(disp));
-    store_name_full(&n, full, sizeof(full));
+    struct store_name on_disk;
+    name_from_path(path, &n, &on_disk);
+    store_name_display(&on_disk, disp, sizeof(disp));
+    store_name_full(&on_disk, full, sizeof(full));
     if (!m || !(m->name = llem_strdup(disp)) || !(m->full_name = llem_strdup(full))) {
         llem_free(path);
         store_model_free(m);

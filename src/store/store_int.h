@@ -76,6 +76,10 @@ enum llem_err store_manifest_load(const char *path, struct store_manifest *m, ch
 enum llem_err store_manifest_save(struct store *s, const struct store_name *n,
                                   const struct store_manifest *m, struct llem_errbuf *eb);
 
+// Writes manifest bytes exactly as given (a pulled manifest keeps the registry's digest).
+enum llem_err store_manifest_save_raw(struct store *s, const struct store_name *n,
+                                      const char *json, size_t len, struct llem_errbuf *eb);
+
 // "root/blobs/sha256-<hex>" for a canonical digest (no validation). Heap string.
 char *store_blob_path_in(const char *root, const char *digest);
 // Adds / removes a digest in the set prune must keep (store lock taken inside).

@@ -210,7 +210,7 @@ static void test_vec_dot(void)
         const int64_t pblck = tensor_traits(tensor_traits(c->type)->vec_dot_type)->blck;
         const int64_t unit = blck > pblck ? blck : pblck;
         // 1 block, 3 blocks (odd: unrolled kernels' tails), and the model sizes
-        int sizes[7] = {(int)unit, (int)(3 * unit), 0, 0, 0, 0, 0};
+        int sizes[8] = {(int)unit, (int)(3 * unit), 0, 0, 0, 0, 0, 0};
         int nsz = 2;
         for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
             if (ns[k] % unit == 0) {
