@@ -6,8 +6,13 @@
 // (M = 512). Every kernel is validated against the scalar reference before timing.
 // With LLAMA_CPU_LIB=/path/libggml-cpu.so, part 1 also times llama.cpp's own vec_dot kernels
 // (dlopen'ed, same block layouts) on the same hot rows, interleaved with ours.
+// Part 3 (prefill kernels): one thread, a 16-row x 24-column block hot in cache (mul_mat's
+// grid cell) computed with the 4x3 tiles vs one vec_dot per element, in thread CPU time (the
+// machine is shared: CPU time does not count the time the thread waits for a core).
 // Usage: bench_backend_quant [-t threads] [-f substr] [-s (skip part 1)] [-m (skip part 2)]
+//        [-x (skip part 3)] [-p prefill_M]
 #include <dlfcn.h>
+#include <time.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -351,11 +356,126 @@ done:
     return rc;
 }
 
+
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+enum { TB_R = 16, TB_C = 24 };
+
+// One 16x24 block: tiles (4x3) or per-element vec_dots; returns a checksum.
+static float tile_block(const struct cpu_vec_dot_entry *e, const struct cpu_vec *v, uint32_t type,
+                        int n, const char *w, size_t wrb, const char *y, size_t yrb, bool tiles,
+                        float *out)
+{
+    for (int m = 0; m < TB_C; m += 3) {
+        for (int r = 0; r < TB_R; r += 4) {
+            const void *ws[4] = {w + (size_t)r * wrb, w + (size_t)(r + 1) * wrb,
+                                 w + (size_t)(r + 2) * wrb, w + (size_t)(r + 3) * wrb};
+            const void *ys[3] = {y + (size_t)m * yrb, y + (size_t)(m + 1) * yrb,
+                                 y + (size_t)(m + 2) * yrb};
+            float s[4][3];
+            if (type == GGML_TYPE_F16 && tiles) {
+                v->tile4x3_f16(n, (const uint16_t *const *)ws, (const float *const *)ys, s);
+            } else if (tiles) {
+                e->tile(n, ws, ys, s);
+            } else {
+                for (int i = 0; i < 4; i++) {
+                    for (int q = 0; q < 3; q++) {
+                        if (type == GGML_TYPE_F16) {
+                            s[i][q] = v->dot_f16_f32(n, ws[i], ys[q]);
+                        } else {
+                            e->vec_dot(n, &s[i][q], ws[i], ys[q]);
+                        }
+                    }
+                }
+            }
+            for (int i = 0; i < 4; i++) {
+                for (int q = 0; q < 3; q++) {
+                    out[(m + q) * TB_R + r + i] = s[i][q];
+                }
+            }
+        }
+    }
+    float sum = 0;
+    for (int i = 0; i < TB_R * TB_C; i++) {
+        sum += out[i];
+    }
+    return sum;
+}
+
+static int bench_tiles(const char *filter)
+{
+    const int n = 2048;
+    const struct cpu_vec_dot_entry *tab = cpu_vec_dot_table(CPU_ISA_AVX2);
+    const struct cpu_vec *v = cpu_vec(CPU_ISA_AVX2);
+    char *w = llem_aligned_alloc(64, (size_t)TB_R * n * 4);
+    char *y = llem_aligned_alloc(64, (size_t)TB_C * n * 4);
+    float *yf = llem_malloc((size_t)TB_C * n * sizeof(float));
+    float out_t[TB_R * TB_C], out_d[TB_R * TB_C];
+    struct rng r;
+    rng_seed(&r, 11);
+    int rc = 0;
+    printf("prefill tiles, 1 thread, %dx%d block hot, n=%d, thread CPU time\n", TB_R, TB_C, n);
+    printf("%-7s | %10s %10s | %8s %8s | %6s\n", "type", "dot ns/el", "tile ns/el", "dot GOP/s",
+           "tile GOP/s", "speedup");
+    for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++) {
+        const struct cpu_vec_dot_entry *e = &tab[t];
+        if (!(e->tile || t == GGML_TYPE_F16) || (filter && !strstr(tensor_traits(t)->name, filter))) {
+            continue;
+        }
+        const uint32_t yt = t == GGML_TYPE_F16 ? GGML_TYPE_F32 : tensor_traits(t)->vec_dot_type;
+        const size_t wrb = tensor_row_size(t, n), yrb = tensor_row_size(yt, n);
+        fill_rows(&r, t, n, w, TB_R);
+        for (int i = 0; i < TB_C * n; i++) {
+            yf[i] = (float)rng_gaussian(&r);
+        }
+        for (int c = 0; c < TB_C; c++) {
+            if (t == GGML_TYPE_F16) {
+                memcpy(y + (size_t)c * yrb, yf + (size_t)c * n, yrb);
+            } else if (e->from_f32) {
+                e->from_f32(yf + (size_t)c * n, y + (size_t)c * yrb, n);
+            } else {
+                tensor_traits(yt)->from_f32(yf + (size_t)c * n, y + (size_t)c * yrb, n);
+            }
+        }
+        tile_block(e, v, t, n, w, wrb, y, yrb, true, out_t);
+        tile_block(e, v, t, n, w, wrb, y, yrb, false, out_d);
+        if (memcmp(out_t, out_d, sizeof out_t) != 0) {
+            fprintf(stderr, "%s: tile != vec_dot\n", tensor_traits(t)->name);
+            rc = 1;
+        }
+        double best[2] = {1e30, 1e30};
+        float sink = 0;
+        for (int rep = 0; rep < 7; rep++) { // interleaved
+            for (int k = 0; k < 2; k++) {
+                double t0 = thread_cpu_s();
+                for (int it = 0; it < 8; it++) {
+                    sink += tile_block(e, v, t, n, w, wrb, y, yrb, k == 1, k ? out_t : out_d);
+                }
+                double dt = (thread_cpu_s() - t0) / 8 / (TB_R * TB_C);
+                best[k] = dt < best[k] ? dt : best[k];
+            }
+        }
+        printf("%-7s | %10.1f %10.1f | %8.1f %8.1f | %5.2fx%s\n", tensor_traits(t)->name,
+               best[0] * 1e9, best[1] * 1e9, 2.0 * n / best[0] * 1e-9, 2.0 * n / best[1] * 1e-9,
+               best[0] / best[1], sink == 1234.5f ? " " : "");
+        fflush(stdout);
+    }
+    llem_free(w);
+    llem_free(y);
+    llem_free(yf);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     int threads = 2;
     const char *filter = NULL, *isa = NULL;
-    bool kern = true, mm = true;
+    bool kern = true, mm = true, tiles = true;
     int prefill_m = 512;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-t") == 0 && i + 1 < argc) {
@@ -370,6 +490,8 @@ int main(int argc, char **argv)
             kern = false;
         } else if (strcmp(argv[i], "-m") == 0) {
             mm = false;
+        } else if (strcmp(argv[i], "-x") == 0) {
+            tiles = false;
         }
     }
     const struct cpu_features *f = cpu_features();
@@ -377,6 +499,9 @@ int main(int argc, char **argv)
     int rc = 0;
     if (kern) {
         rc |= bench_kernels(filter, avx2);
+    }
+    if (tiles && avx2) {
+        rc |= bench_tiles(filter);
     }
     if (mm) {
         struct backend_params p = {.n_threads = threads, .isa = isa};

@@ -8,4 +8,7 @@ foreach(src ${benches})
     add_executable(bench_${stem} ${src})
     target_include_directories(bench_${stem} PRIVATE ${CMAKE_SOURCE_DIR}/bench)
     target_link_libraries(bench_${stem} PRIVATE llem_${folder})
+    if(folder STREQUAL "sampler")
+        target_link_libraries(bench_${stem} PRIVATE llem_model) # decode speed with a grammar
+    endif()
 endforeach()

@@ -23,6 +23,9 @@ foreach(label unit golden robust backend e2e)
         add_executable(${exe} ${src})
         target_include_directories(${exe} PRIVATE ${CMAKE_SOURCE_DIR}/tests)
         target_link_libraries(${exe} PRIVATE llem_${folder})
+        if(label STREQUAL "golden" AND folder STREQUAL "sampler")
+            target_link_libraries(${exe} PRIVATE llem_model) # grammar runs on a real model
+        endif()
         add_test(NAME ${label}/${stem} COMMAND ${exe})
         set_tests_properties(${label}/${stem} PROPERTIES LABELS ${label}
             SKIP_RETURN_CODE 77 ENVIRONMENT "${LLEM_TEST_ENV}"

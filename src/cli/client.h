@@ -126,3 +126,6 @@ bool cli_is_model_file(const char *arg);
 // Prints an /api/show answer as Ollama's `show` does: Model, Capabilities, Parameters, (with
 // verbose: Metadata and Tensors), System and License sections.
 void cli_show_info(const cJSON *resp, bool verbose);
+
+// `llem run MODEL ...` (cli/repl.c): everything after the file/name decision of cli_run.
+int cli_run_model(int argc, char **argv);

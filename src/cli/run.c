@@ -1,7 +1,8 @@
 // cli/run.c: `llem run FILE.gguf [PROMPT]`: raw completion of a prompt (argument or stdin)
 // with a GGUF file, streamed to stdout; sampling options with Ollama's defaults, context shift
 // when the context fills, and `--verbose` statistics in Ollama's words on stderr.
-// (Model names, chat templates and the interactive REPL come with the store and server.)
+// `llem run MODEL ...` (anything that is not a GGUF file, see cli_is_model_file) goes to the
+// server's chat instead: cli/repl.c.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 
 #include "base/alloc.h"
 #include "cli/cli.h"
+#include "cli/client.h"
 #include "cli/engine.h"
 #include "sampler/sampler.h"
 
@@ -35,6 +37,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: llem run FILE.gguf [PROMPT] [options]\n"
+            "       llem run MODEL [PROMPT] [flags]   (chat through the server: see below)\n"
             "Completes PROMPT (or standard input) with the model, streaming to stdout.\n"
             "  --temperature F    sampling temperature (0.8; 0 = greedy)\n"
             "  --top-k N          (40)      --top-p F   (0.9)    --min-p F (0)\n"
@@ -49,7 +52,32 @@ static void usage(FILE *out)
             "  --flash-attn on|off  (default on where supported)\n"
             "  --truncate         cut a prompt longer than the context instead of failing\n"
             "  --ignore-eos       keep generating past the end-of-text token\n"
-            "  --verbose          timings and token rates on stderr\n");
+            "  --verbose          timings and token rates on stderr\n\n"
+            "llem run MODEL [PROMPT] [--format json] [--think[=V]] [--hidethinking]\n"
+            "    [--keepalive D] [--nowordwrap] [--verbose] [--insecure]: see 'llem run MODEL "
+            "--help'.\n");
+}
+
+// The first positional argument (skipping the values of flags that take one), or NULL.
+static const char *first_positional(int argc, char **argv)
+{
+    static const char *const takes[] = {
+        "--temperature", "--top-k", "--top-p", "--min-p", "--typical-p", "--repeat-penalty",
+        "--repeat-last-n", "--presence-penalty", "--frequency-penalty", "--seed",
+        "--num-predict", "--num-ctx", "--num-keep", "--threads", "--batch", "--stop",
+        "--flash-attn", "--format", "--keepalive"};
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] != '-' || !argv[i][1]) {
+            return argv[i];
+        }
+        for (size_t k = 0; k < sizeof takes / sizeof takes[0]; k++) {
+            if (!strcmp(argv[i], takes[k])) {
+                i++;
+                break;
+            }
+        }
+    }
+    return NULL;
 }
 
 static bool parse_f(const char *s, float *out)
@@ -219,6 +247,10 @@ static bool append_pending(struct gen_state *g, const char *s, size_t n)
 
 int cli_run(int argc, char **argv)
 {
+    const char *target = first_positional(argc, argv);
+    if (target && !cli_is_model_file(target)) {
+        return cli_run_model(argc, argv);
+    }
     struct run_opts o;
     int pr = parse_args(argc, argv, &o);
     if (pr != 0) {

@@ -97,6 +97,9 @@ static void slot_fail(struct runner *r, struct slot *s, enum llem_err code, cons
 static bool slot_emit(struct slot *s, bool final, bool *oom)
 {
     struct runner_task *t = s->task;
+    if (s->n_pend == 0) {
+        return false;
+    }
     size_t emit = s->n_pend;
     bool stop = sampler_stop_scan((const char *const *)t->stops, t->n_stops, s->pend, s->n_pend,
                                   &emit);
@@ -113,6 +116,9 @@ static bool slot_emit(struct slot *s, bool final, bool *oom)
 
 static bool slot_append(struct slot *s, const char *txt, size_t n)
 {
+    if (n == 0) {
+        return true;
+    }
     if (s->n_pend + n > s->cap_pend) {
         size_t cap = LLEM_MAX(s->cap_pend * 2, s->n_pend + n + 64);
         char *p = llem_realloc(s->pend, cap);

@@ -29,7 +29,7 @@ static const char JSON_BASE[] =
     "char ::= [^\"\\\\\\x00-\\x1F] | \"\\\\\" ( [\"\\\\/bfnrt] | \"u\" hexu )\n"
     "hex ::= [0-9a-fA-F]\n"
     "hexu ::= [0-9a-cA-Ce-fE-F] hex hex hex | [dD] [0-7] hex hex\n"
-    "number ::= \"-\"? int ( \".\" [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,3} )?\n"
+    "number ::= \"-\"? int ( \".\" [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,2} )?\n"
     "int ::= \"0\" | [1-9] [0-9]{0,15}\n"
     "integer ::= \"-\"? int\n"
     "boolean ::= \"true\" | \"false\"\n"
@@ -253,6 +253,16 @@ static int64_t pow10i(int n)
     return p;
 }
 
+// v (>= 0, at most d <= INT_MAX_DIGITS digits) as exactly d digits, zero-padded.
+static void put_padded(char *buf, int64_t v, int d)
+{
+    buf[d] = 0;
+    for (int i = d - 1; i >= 0; i--) {
+        buf[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
 // Non-negative integers lo..hi without leading zeros, as alternatives appended to o.
 static enum llem_err nonneg_range(struct strbuf *o, int64_t lo, int64_t hi, bool *first)
 {
@@ -264,9 +274,9 @@ static enum llem_err nonneg_range(struct strbuf *o, int64_t lo, int64_t hi, bool
         if (a > b) {
             continue;
         }
-        char sa[24], sb[24];
-        snprintf(sa, sizeof sa, "%0*lld", d, (long long)a);
-        snprintf(sb, sizeof sb, "%0*lld", d, (long long)b);
+        char sa[INT_MAX_DIGITS + 2], sb[INT_MAX_DIGITS + 2];
+        put_padded(sa, a, d);
+        put_padded(sb, b, d);
         if ((e = strbuf_append_str(o, *first ? " (" : " |")) || (e = digits_range(o, sa, sb, d))) {
             return e;
         }
@@ -318,7 +328,7 @@ static bool get_num(const cJSON *sch, const char *key, double *v)
 
 static enum llem_err visit_number(struct sc *s, const cJSON *sch, bool integer, struct strbuf *o)
 {
-    double mn, mx, ex;
+    double mn = 0, mx = 0, ex = 0;
     bool has_min = get_num(sch, "minimum", &mn), has_max = get_num(sch, "maximum", &mx);
     const double lim = (double)(pow10i(INT_MAX_DIGITS) - 1);
     if (get_num(sch, "exclusiveMinimum", &ex)) {

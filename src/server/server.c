@@ -300,8 +300,13 @@ void server_free(struct server *sv)
     atomic_store(&s->stopping, true);
     if (s->mhd) {
         MHD_quiesce_daemon(s->mhd);
-        // Generations see `stopping` within their poll interval and end; idle keep-alive
-        // connections are closed by MHD_stop_daemon.
+        // Generations see `stopping` within their poll interval and end with an error line;
+        // give them up to 5 s to get it out before MHD_stop_daemon closes every socket (idle
+        // keep-alive connections included).
+        for (int i = 0; i < 100 && atomic_load(&s->inflight) > 0; i++) {
+            struct timespec ts = {.tv_sec = 0, .tv_nsec = 50 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
         MHD_stop_daemon(s->mhd);
     }
     if (s->watchdog_started) {

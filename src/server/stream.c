@@ -163,10 +163,12 @@ static void fmt_error(struct gen_job *j, const char *msg)
 static bool job_next(struct gen_job *j, struct runner_event *ev)
 {
     for (;;) {
-        if (runner_task_next(j->task, ev, STREAM_POLL_MS)) {
+        // Checked before every event, not only when idle: a fast stream never times out.
+        bool stopping = atomic_load(&j->s->stopping);
+        if (!stopping && runner_task_next(j->task, ev, STREAM_POLL_MS)) {
             return true;
         }
-        if (atomic_load(&j->s->stopping)) {
+        if (stopping) {
             runner_task_cancel(j->task);
             memset(ev, 0, sizeof *ev);
             ev->kind = RUNNER_EV_ERROR;
@@ -212,6 +214,7 @@ static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
         struct runner_event ev;
         if (!job_next(j, &ev)) {
             j->finished = true;
+            j->r->status = 499; // counted as Ollama's "client closed request"
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
         account(j, &ev);

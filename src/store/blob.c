@@ -219,8 +219,7 @@ static enum llem_err writer_finish(struct store_blob_writer *w, char got[STORE_D
     snprintf(got, STORE_DIGEST_BYTES, "sha256:%s", hex);
     if (w->digest[0] && strcmp(got, w->digest) != 0) {
         fs_atomic_abort(&w->at);
-        return llem_errf(eb, LLEM_EFORMAT, "digest mismatch: expected %s, got %s", w->digest,
-                         got);
+        return llem_errf(eb, LLEM_EFORMAT, "digest mismatch: expected %s, got %s", w->digest, got);
     }
     return fs_atomic_commit(&w->at, eb);
 }
@@ -337,8 +336,7 @@ enum llem_err store_hash_file(const char *path, char digest[STORE_DIGEST_BYTES],
 
 enum llem_err store_blob_import_file(struct store *s, const char *path,
                                      char digest[STORE_DIGEST_BYTES], uint64_t *size,
-                                     store_progress_fn progress, void *pctx,
-                                     struct llem_errbuf *eb)
+                                     store_progress_fn progress, void *pctx, struct llem_errbuf *eb)
 {
     // Hash first: an existing blob needs no copy (re-creating from the same GGUF is cheap).
     uint64_t sz = 0;
@@ -590,7 +588,7 @@ enum llem_err store_prune_locked(struct store *s, size_t *removed, struct llem_e
         if (!store_digest_valid(dg)) {
             continue;
         }
-        if (bsearch(dg, set.d, set.n, sizeof(*set.d), cmp_digest)) {
+        if (set.n > 0 && bsearch(dg, set.d, set.n, sizeof(*set.d), cmp_digest)) {
             continue;
         }
         // Unreferenced: the blob itself or a "-partial" download of it.

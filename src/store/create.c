@@ -23,15 +23,13 @@
 static const char *ftype_name(uint32_t ft)
 {
     static const char *const names[] = {
-        [0] = "F32",      [1] = "F16",      [2] = "Q4_0",     [3] = "Q4_1",
-        [7] = "Q8_0",     [8] = "Q5_0",     [9] = "Q5_1",     [10] = "Q2_K",
-        [11] = "Q3_K_S",  [12] = "Q3_K_M",  [13] = "Q3_K_L",  [14] = "Q4_K_S",
-        [15] = "Q4_K_M",  [16] = "Q5_K_S",  [17] = "Q5_K_M",  [18] = "Q6_K",
-        [19] = "IQ2_XXS", [20] = "IQ2_XS",  [21] = "Q2_K_S",  [22] = "IQ3_XS",
-        [23] = "IQ3_XXS", [24] = "IQ1_S",   [25] = "IQ4_NL",  [26] = "IQ3_S",
-        [27] = "IQ3_M",   [28] = "IQ2_S",   [29] = "IQ2_M",   [30] = "IQ4_XS",
-        [31] = "IQ1_M",   [32] = "BF16",    [36] = "TQ1_0",   [37] = "TQ2_0",
-        [38] = "MXFP4",
+        [0] = "F32",      [1] = "F16",      [2] = "Q4_0",    [3] = "Q4_1",    [7] = "Q8_0",
+        [8] = "Q5_0",     [9] = "Q5_1",     [10] = "Q2_K",   [11] = "Q3_K_S", [12] = "Q3_K_M",
+        [13] = "Q3_K_L",  [14] = "Q4_K_S",  [15] = "Q4_K_M", [16] = "Q5_K_S", [17] = "Q5_K_M",
+        [18] = "Q6_K",    [19] = "IQ2_XXS", [20] = "IQ2_XS", [21] = "Q2_K_S", [22] = "IQ3_XS",
+        [23] = "IQ3_XXS", [24] = "IQ1_S",   [25] = "IQ4_NL", [26] = "IQ3_S",  [27] = "IQ3_M",
+        [28] = "IQ2_S",   [29] = "IQ2_M",   [30] = "IQ4_XS", [31] = "IQ1_M",  [32] = "BF16",
+        [36] = "TQ1_0",   [37] = "TQ2_0",   [38] = "MXFP4",
     };
     return ft < sizeof(names) / sizeof(names[0]) && names[ft] ? names[ft] : "unknown";
 }
@@ -59,8 +57,7 @@ struct gguf_facts {
     bool float_weights; // every 2-D+ weight is F32/F16/BF16 (quantization allowed)
 };
 
-static enum llem_err gguf_facts_read(const char *path, struct gguf_facts *g,
-                                     struct llem_errbuf *eb)
+static enum llem_err gguf_facts_read(const char *path, struct gguf_facts *g, struct llem_errbuf *eb)
 {
     memset(g, 0, sizeof(*g));
     struct gguf_file *f;
@@ -229,8 +226,10 @@ static enum llem_err gguf_in_dir(const char *dir, int line, char **out, struct l
                          safetensors ? " (safetensors conversion is not supported yet)" : "");
     }
     if (count > 1) {
-        return llem_errf(eb, LLEM_EINVAL, "Modelfile line %d: %s holds %d .gguf files; name "
-                         "one in FROM", line, dir, count);
+        return llem_errf(eb, LLEM_EINVAL,
+                         "Modelfile line %d: %s holds %d .gguf files; name "
+                         "one in FROM",
+                         line, dir, count);
     }
     size_t n = strlen(dir) + strlen(found) + 2;
     *out = llem_malloc(n);
@@ -244,8 +243,8 @@ static enum llem_err gguf_in_dir(const char *dir, int line, char **out, struct l
 // Resolves a FROM/ADAPTER argument that is a file: "@sha256:..." (a blob in the store) or a
 // path. *blob_path gets the blob's path after import, digest/size its identity.
 static enum llem_err import_arg(struct job *j, const char *arg, int line, bool allow_dir,
-                                char **blob_path, char digest[STORE_DIGEST_BYTES],
-                                uint64_t *size, bool *is_path)
+                                char **blob_path, char digest[STORE_DIGEST_BYTES], uint64_t *size,
+                                bool *is_path)
 {
     struct llem_errbuf *eb = j->eb;
     *blob_path = NULL;
@@ -290,8 +289,7 @@ static enum llem_err import_arg(struct job *j, const char *arg, int line, bool a
     struct gguf_facts g;
     rc = gguf_facts_read(p, &g, eb);
     if (rc != LLEM_OK) {
-        llem_errf(eb, rc, "Modelfile line %d: %s is not a usable GGUF file: %s", line, p,
-                  eb->msg);
+        llem_errf(eb, rc, "Modelfile line %d: %s is not a usable GGUF file: %s", line, p, eb->msg);
         llem_free(p);
         return rc;
     }
@@ -353,9 +351,8 @@ static enum llem_err from_model(struct job *j, const char *arg, int line)
     }
     // Inherit renderer/parser from the base's config.
     char *cfg = NULL;
-    if (rc == LLEM_OK &&
-        store_blob_read_text(j->s, bm.config.digest, STORE_TEXT_LAYER_MAX_BYTES, &cfg, NULL) ==
-            LLEM_OK) {
+    if (rc == LLEM_OK && store_blob_read_text(j->s, bm.config.digest, STORE_TEXT_LAYER_MAX_BYTES,
+                                              &cfg, NULL) == LLEM_OK) {
         cJSON *c = cJSON_Parse(cfg);
         const cJSON *r = cJSON_GetObjectItemCaseSensitive(c, "renderer");
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(c, "parser");
@@ -387,7 +384,8 @@ static enum llem_err quantize_model(struct job *j, int line)
         return llem_errf(eb, LLEM_EUNSUPPORTED, "quantization is not available here");
     }
     if (!j->facts.float_weights) {
-        return llem_errf(eb, LLEM_EUNSUPPORTED, "quantize: only F32/F16/BF16 models can be "
+        return llem_errf(eb, LLEM_EUNSUPPORTED,
+                         "quantize: only F32/F16/BF16 models can be "
                          "quantized (this one is %s)",
                          j->facts.file_type[0] ? j->facts.file_type : "already quantized");
     }
@@ -481,8 +479,7 @@ static enum llem_err write_config(struct job *j)
     }
     if (rc == LLEM_OK) {
         memset(&j->man.config, 0, sizeof(j->man.config));
-        snprintf(j->man.config.media_type, sizeof(j->man.config.media_type), "%s",
-                 STORE_MT_CONFIG);
+        snprintf(j->man.config.media_type, sizeof(j->man.config.media_type), "%s", STORE_MT_CONFIG);
         memcpy(j->man.config.digest, digest, STORE_DIGEST_BYTES);
         j->man.config.size = n;
     }
@@ -569,7 +566,9 @@ static enum llem_err run_job(struct job *j, const struct store_name *name,
 {
     struct llem_errbuf *eb = j->eb;
     enum llem_err rc = LLEM_OK;
-    // FROM first (the parser guarantees exactly one).
+    // FROM lines first: the first may be a file, a blob or a model name; later ones must be
+    // GGUF files (a vision projector) and cannot bring a second set of weights.
+    bool first = true;
     for (size_t i = 0; rc == LLEM_OK && i < mf->n; i++) {
         const struct store_mf_line *l = &mf->lines[i];
         if (l->cmd != STORE_MF_FROM) {
@@ -582,19 +581,35 @@ static enum llem_err run_job(struct job *j, const struct store_name *name,
         if (rc == LLEM_ENOTFOUND && !is_path) {
             struct store_name bn;
             struct llem_errbuf neb;
-            if (store_name_parse(l->value, &bn, &neb) != LLEM_OK) {
-                return llem_errf(eb, LLEM_ENOTFOUND, "Modelfile line %d: FROM %s: no such file, "
-                                 "and not a model name (%s)", l->line, l->value, neb.msg);
+            if (!first || store_name_parse(l->value, &bn, &neb) != LLEM_OK) {
+                llem_free(blob);
+                return llem_errf(eb, LLEM_ENOTFOUND,
+                                 "Modelfile line %d: FROM %s: no such file%s%s%s", l->line,
+                                 l->value, first ? ", and not a model name (" : "",
+                                 first ? neb.msg : "", first ? ")" : "");
             }
             rc = from_model(j, l->value, l->line);
         } else if (rc == LLEM_OK) {
-            rc = gguf_facts_read(blob, &j->facts, eb);
-            j->have_facts = rc == LLEM_OK;
+            struct gguf_facts g;
+            rc = gguf_facts_read(blob, &g, eb);
+            bool is_model = rc == LLEM_OK && strcmp(g.media_type, STORE_MT_MODEL) == 0;
+            if (is_model && store_manifest_find(&j->man, STORE_MT_MODEL)) {
+                rc = llem_errf(eb, LLEM_EINVAL,
+                               "Modelfile line %d: FROM %s: a second model; only "
+                               "a projector GGUF may follow the first FROM",
+                               l->line, l->value);
+            }
+            if (rc == LLEM_OK && is_model) {
+                j->facts = g;
+                j->have_facts = true;
+            }
             if (rc == LLEM_OK) {
-                rc = add_layer(j, j->facts.media_type, digest, size, true);
+                rc = add_layer(j, g.media_type, digest, size,
+                               strcmp(g.media_type, STORE_MT_PROJECTOR) != 0);
             }
         }
         llem_free(blob);
+        first = false;
     }
     if (rc == LLEM_OK && !store_manifest_find(&j->man, STORE_MT_MODEL)) {
         return llem_errf(eb, LLEM_EINVAL, "Modelfile: FROM names no model weights");
@@ -621,12 +636,8 @@ static enum llem_err run_job(struct job *j, const struct store_name *name,
             }
             break;
         }
-        case STORE_MF_TEMPLATE:
-            rc = text_layer(j, STORE_MT_TEMPLATE, l->value, true);
-            break;
-        case STORE_MF_SYSTEM:
-            rc = text_layer(j, STORE_MT_SYSTEM, l->value, true);
-            break;
+        case STORE_MF_TEMPLATE: rc = text_layer(j, STORE_MT_TEMPLATE, l->value, true); break;
+        case STORE_MF_SYSTEM: rc = text_layer(j, STORE_MT_SYSTEM, l->value, true); break;
         case STORE_MF_LICENSE: // several LICENSE lines give several layers; they replace the base's
             rc = text_layer(j, STORE_MT_LICENSE, l->value, !license_replaced);
             license_replaced = true;
@@ -641,8 +652,7 @@ static enum llem_err run_job(struct job *j, const struct store_name *name,
             j->parser = llem_strdup(l->value);
             rc = j->parser ? LLEM_OK : llem_errf(eb, LLEM_ENOMEM, "out of memory");
             break;
-        default:
-            break;
+        default: break;
         }
     }
     if (rc == LLEM_OK) {
@@ -668,26 +678,17 @@ static enum llem_err run_job(struct job *j, const struct store_name *name,
     return rc;
 }
 
-enum llem_err store_create(struct store *s, const char *name, const char *modelfile,
-                           const struct store_create_opts *opts, struct llem_errbuf *eb)
+// Runs a parsed Modelfile (from text or from an /api/create request).
+static enum llem_err create_mf(struct store *s, const struct store_name *n,
+                               const struct store_modelfile *mf,
+                               const struct store_create_opts *opts, struct llem_errbuf *eb)
 {
     static const struct store_create_opts none = {0};
-    struct store_name n;
-    enum llem_err rc = store_name_parse(name, &n, eb);
-    if (rc != LLEM_OK) {
-        return rc;
-    }
-    struct store_modelfile mf;
-    rc = store_modelfile_parse(modelfile, strlen(modelfile), &mf, eb);
-    if (rc != LLEM_OK) {
-        return rc;
-    }
     struct job j = {.s = s, .o = opts ? opts : &none, .eb = eb};
     if (!report(&j, "parsing modelfile", NULL, 0, 0)) {
-        store_modelfile_deinit(&mf);
         return llem_errf(eb, LLEM_ECANCELED, "canceled");
     }
-    rc = run_job(&j, &n, &mf);
+    enum llem_err rc = run_job(&j, n, mf);
     for (size_t i = 0; i < j.n_held; i++) {
         store_pending_remove(s, j.held[i]);
     }
@@ -700,6 +701,255 @@ enum llem_err store_create(struct store *s, const char *name, const char *modelf
     llem_free(j.renderer);
     llem_free(j.parser);
     store_manifest_deinit(&j.man);
+    return rc;
+}
+
+enum llem_err store_create(struct store *s, const char *name, const char *modelfile,
+                           const struct store_create_opts *opts, struct llem_errbuf *eb)
+{
+    struct store_name n;
+    enum llem_err rc = store_name_parse(name, &n, eb);
+    if (rc != LLEM_OK) {
+        return rc;
+    }
+    struct store_modelfile mf;
+    rc = store_modelfile_parse(modelfile, strlen(modelfile), &mf, eb);
+    if (rc == LLEM_OK) {
+        rc = create_mf(s, &n, &mf, opts, eb);
+    }
     store_modelfile_deinit(&mf);
+    return rc;
+}
+
+// ---- POST /api/create -----------------------------------------------------------------------
+
+static enum llem_err mf_add(struct store_modelfile *mf, enum store_mf_cmd cmd, const char *name,
+                            const char *value)
+{
+    struct store_mf_line *nl = llem_realloc(mf->lines, (mf->n + 1) * sizeof(*nl));
+    if (!nl) {
+        return LLEM_ENOMEM;
+    }
+    mf->lines = nl;
+    struct store_mf_line *l = &mf->lines[mf->n];
+    *l = (struct store_mf_line){.cmd = cmd, .line = (int)mf->n + 1};
+    l->name = name ? llem_strdup(name) : NULL;
+    l->value = llem_strdup(value);
+    if ((name && !l->name) || !l->value) {
+        llem_free(l->name);
+        llem_free(l->value);
+        return LLEM_ENOMEM;
+    }
+    mf->n++;
+    return LLEM_OK;
+}
+
+static enum llem_err bad_field(struct llem_errbuf *eb, const char *field, const char *want)
+{
+    return llem_errf(eb, LLEM_EINVAL, "create request: '%s' must be %s", field, want);
+}
+
+// "files"/"adapters": {"name.gguf": "sha256:<hex>"} -> FROM/ADAPTER @digest.
+static enum llem_err json_files(const cJSON *o, const char *field, enum store_mf_cmd cmd,
+                                struct store_modelfile *mf, struct llem_errbuf *eb)
+{
+    if (!o) {
+        return LLEM_OK;
+    }
+    if (!cJSON_IsObject(o)) {
+        return bad_field(eb, field, "an object of file name -> digest");
+    }
+    const cJSON *it;
+    cJSON_ArrayForEach(it, o)
+    {
+        char d[STORE_DIGEST_BYTES], v[STORE_DIGEST_BYTES + 1];
+        if (!cJSON_IsString(it) || store_digest_normalize(it->valuestring, d, NULL) != LLEM_OK) {
+            return llem_errf(eb, LLEM_EINVAL,
+                             "create request: %s['%.100s'] is not a sha256 "
+                             "digest",
+                             field, it->string ? it->string : "");
+        }
+        snprintf(v, sizeof(v), "@%s", d);
+        if (mf_add(mf, cmd, NULL, v) != LLEM_OK) {
+            return llem_errf(eb, LLEM_ENOMEM, "out of memory");
+        }
+    }
+    return LLEM_OK;
+}
+
+// A parameter value as the Modelfile would spell it (typed again by params_json).
+static enum llem_err json_param(struct store_modelfile *mf, const char *key, const cJSON *v,
+                                struct llem_errbuf *eb)
+{
+    if (cJSON_IsString(v)) {
+        return mf_add(mf, STORE_MF_PARAMETER, key, v->valuestring) == LLEM_OK
+                   ? LLEM_OK
+                   : llem_errf(eb, LLEM_ENOMEM, "out of memory");
+    }
+    if (cJSON_IsNumber(v) || cJSON_IsBool(v)) {
+        char *t = cJSON_PrintUnformatted(v);
+        enum llem_err rc = t ? mf_add(mf, STORE_MF_PARAMETER, key, t) : LLEM_ENOMEM;
+        cJSON_free(t);
+        return rc == LLEM_OK ? LLEM_OK : llem_errf(eb, LLEM_ENOMEM, "out of memory");
+    }
+    return llem_errf(eb, LLEM_EINVAL,
+                     "create request: parameter '%.64s' has a value of the "
+                     "wrong type",
+                     key);
+}
+
+static enum llem_err json_to_mf(const cJSON *req, struct store_modelfile *mf, const char **quant,
+                                struct llem_errbuf *eb)
+{
+    enum llem_err rc = LLEM_OK;
+    const cJSON *from = cJSON_GetObjectItemCaseSensitive(req, "from");
+    if (from && !cJSON_IsString(from)) {
+        return bad_field(eb, "from", "a string");
+    }
+    if (cJSON_IsString(from) && *from->valuestring &&
+        mf_add(mf, STORE_MF_FROM, NULL, from->valuestring) != LLEM_OK) {
+        return llem_errf(eb, LLEM_ENOMEM, "out of memory");
+    }
+    rc = json_files(cJSON_GetObjectItemCaseSensitive(req, "files"), "files", STORE_MF_FROM, mf, eb);
+    if (rc == LLEM_OK) {
+        rc = json_files(cJSON_GetObjectItemCaseSensitive(req, "adapters"), "adapters",
+                        STORE_MF_ADAPTER, mf, eb);
+    }
+    static const struct {
+        const char *key;
+        enum store_mf_cmd cmd;
+    } texts[] = {{"template", STORE_MF_TEMPLATE},
+                 {"system", STORE_MF_SYSTEM},
+                 {"renderer", STORE_MF_RENDERER},
+                 {"parser", STORE_MF_PARSER}};
+    for (size_t i = 0; rc == LLEM_OK && i < sizeof(texts) / sizeof(texts[0]); i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, texts[i].key);
+        if (v && !cJSON_IsString(v)) {
+            rc = bad_field(eb, texts[i].key, "a string");
+        } else if (v && mf_add(mf, texts[i].cmd, NULL, v->valuestring) != LLEM_OK) {
+            rc = llem_errf(eb, LLEM_ENOMEM, "out of memory");
+        }
+    }
+    const cJSON *lic = cJSON_GetObjectItemCaseSensitive(req, "license");
+    if (rc == LLEM_OK && cJSON_IsString(lic)) {
+        rc = mf_add(mf, STORE_MF_LICENSE, NULL, lic->valuestring);
+    } else if (rc == LLEM_OK && cJSON_IsArray(lic)) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, lic)
+        {
+            if (rc == LLEM_OK) {
+                rc = cJSON_IsString(it) ? mf_add(mf, STORE_MF_LICENSE, NULL, it->valuestring)
+                                        : bad_field(eb, "license", "a string or strings");
+            }
+        }
+    } else if (rc == LLEM_OK && lic && !cJSON_IsNull(lic)) {
+        rc = bad_field(eb, "license", "a string or strings");
+    }
+    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(req, "messages");
+    if (rc == LLEM_OK && msgs && !cJSON_IsArray(msgs)) {
+        rc = bad_field(eb, "messages", "an array");
+    }
+    const cJSON *it;
+    const cJSON *mlist = rc == LLEM_OK ? msgs : NULL;
+    cJSON_ArrayForEach(it, mlist)
+    {
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(it, "role");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(it, "content");
+        if (rc != LLEM_OK) {
+            break;
+        }
+        if (!cJSON_IsString(r) || !cJSON_IsString(c) ||
+            (strcmp(r->valuestring, "system") && strcmp(r->valuestring, "user") &&
+             strcmp(r->valuestring, "assistant") && strcmp(r->valuestring, "tool"))) {
+            rc = bad_field(eb, "messages", "[{role: system|user|assistant|tool, content}]");
+        } else {
+            rc = mf_add(mf, STORE_MF_MESSAGE, r->valuestring, c->valuestring);
+        }
+    }
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(req, "parameters");
+    if (rc == LLEM_OK && params && !cJSON_IsObject(params)) {
+        rc = bad_field(eb, "parameters", "an object");
+    }
+    const cJSON *plist = rc == LLEM_OK ? params : NULL;
+    cJSON_ArrayForEach(it, plist)
+    {
+        if (rc != LLEM_OK) {
+            break;
+        }
+        if (cJSON_IsArray(it)) {
+            const cJSON *e;
+            cJSON_ArrayForEach(e, it)
+            {
+                if (rc == LLEM_OK) {
+                    rc = json_param(mf, it->string, e, eb);
+                }
+            }
+        } else {
+            rc = json_param(mf, it->string, it, eb);
+        }
+    }
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(req, "quantize");
+    if (!q) {
+        q = cJSON_GetObjectItemCaseSensitive(req, "quantization");
+    }
+    if (rc == LLEM_OK && q && !cJSON_IsNull(q) && !cJSON_IsString(q)) {
+        rc = bad_field(eb, "quantize", "a string");
+    }
+    if (rc == LLEM_OK && cJSON_IsString(q) && *q->valuestring) {
+        *quant = q->valuestring;
+    }
+    if (rc == LLEM_ENOMEM) {
+        llem_errf(eb, rc, "out of memory");
+    }
+    return rc;
+}
+
+enum llem_err store_create_json(struct store *s, const char *json, size_t len,
+                                const struct store_create_opts *opts, struct llem_errbuf *eb)
+{
+    cJSON *req = cJSON_ParseWithLength(json, len);
+    if (!cJSON_IsObject(req)) {
+        cJSON_Delete(req);
+        return llem_errf(eb, LLEM_EINVAL, "create request: not a JSON object");
+    }
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(req, "model");
+    if (!name) {
+        name = cJSON_GetObjectItemCaseSensitive(req, "name"); // older clients
+    }
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(req, "modelfile"); // older clients
+    struct store_name n;
+    enum llem_err rc = cJSON_IsString(name) ? store_name_parse(name->valuestring, &n, eb)
+                                            : bad_field(eb, "model", "a model name");
+    struct store_modelfile mf = {0};
+    const char *quant = NULL;
+    if (rc == LLEM_OK && cJSON_IsString(text) && *text->valuestring) {
+        rc = store_modelfile_parse(text->valuestring, strlen(text->valuestring), &mf, eb);
+    } else if (rc == LLEM_OK) {
+        rc = json_to_mf(req, &mf, &quant, eb);
+        if (rc == LLEM_OK && !(mf.n > 0 && mf.lines[0].cmd == STORE_MF_FROM)) {
+            bool any_from = false;
+            for (size_t i = 0; i < mf.n; i++) {
+                any_from = any_from || mf.lines[i].cmd == STORE_MF_FROM;
+            }
+            if (!any_from) {
+                rc = llem_errf(eb, LLEM_EINVAL, "create request: neither 'from' nor 'files'");
+            }
+        }
+    }
+    if (rc == LLEM_OK) {
+        struct store_create_opts o = opts ? *opts : (struct store_create_opts){0};
+        if (!o.quantize && quant) {
+            o.quantize = quant;
+        }
+        rc = create_mf(s, &n, &mf, &o, eb);
+        // Lines were made from JSON fields: "Modelfile line N: " would point nowhere.
+        const char *p = eb ? strstr(eb->msg, "Modelfile line ") : NULL;
+        const char *colon = p ? strstr(p, ": ") : NULL;
+        if (rc != LLEM_OK && colon && !(cJSON_IsString(text) && *text->valuestring)) {
+            memmove((char *)p, colon + 2, strlen(colon + 2) + 1);
+        }
+    }
+    store_modelfile_deinit(&mf);
+    cJSON_Delete(req);
     return rc;
 }

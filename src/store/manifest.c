@@ -261,8 +261,9 @@ enum llem_err store_manifest_path(const char *root, const struct store_name *n, 
     *path = NULL;
     char buf[STORE_PATH_MAX];
     int w = snprintf(buf, sizeof(buf), "%s/manifests", root);
-    if (w < 0 || (size_t)w + strlen(n->host) + strlen(n->ns) + strlen(n->model) +
-                         strlen(n->tag) + 8 >= sizeof(buf)) {
+    if (w < 0 ||
+        (size_t)w + strlen(n->host) + strlen(n->ns) + strlen(n->model) + strlen(n->tag) + 8 >=
+            sizeof(buf)) {
         return llem_errf(eb, LLEM_ELIMIT, "manifest path too long");
     }
     bool ok = join_ci(buf, sizeof(buf), n->host);
@@ -319,8 +320,8 @@ enum llem_err store_manifest_load(const char *path, struct store_manifest *m, ch
     return LLEM_OK;
 }
 
-enum llem_err store_manifest_save_raw(struct store *s, const struct store_name *n,
-                                      const char *json, size_t len, struct llem_errbuf *eb)
+enum llem_err store_manifest_save_raw(struct store *s, const struct store_name *n, const char *json,
+                                      size_t len, struct llem_errbuf *eb)
 {
     char *path = NULL;
     bool exists;

@@ -63,8 +63,10 @@ static enum llem_err expect_eol(struct cursor *c, int line, struct llem_errbuf *
 {
     skip_blanks(c);
     if (c->pos < c->len && c->s[c->pos] != '\n') {
-        return llem_errf(eb, LLEM_EINVAL, "Modelfile line %d: unexpected text after the closing "
-                         "quote", line);
+        return llem_errf(eb, LLEM_EINVAL,
+                         "Modelfile line %d: unexpected text after the closing "
+                         "quote",
+                         line);
     }
     return LLEM_OK;
 }
@@ -83,8 +85,10 @@ static enum llem_err read_value(struct cursor *c, const char *what, int line, ch
             i++;
         }
         if (i + 3 > c->len) {
-            return llem_errf(eb, LLEM_EINVAL, "Modelfile line %d: unterminated \"\"\" string "
-                             "in %s", line, what);
+            return llem_errf(eb, LLEM_EINVAL,
+                             "Modelfile line %d: unterminated \"\"\" string "
+                             "in %s",
+                             line, what);
         }
         *out = llem_strndup(s + start, i - start);
         c->pos = i + 3;
@@ -216,8 +220,10 @@ static enum llem_err parse_instruction(struct cursor *c, struct store_modelfile 
         rc = read_word(c, "message role", line, &l.name, eb);
         if (rc == LLEM_OK && strcmp(l.name, "system") != 0 && strcmp(l.name, "user") != 0 &&
             strcmp(l.name, "assistant") != 0 && strcmp(l.name, "tool") != 0) {
-            rc = llem_errf(eb, LLEM_EINVAL, "Modelfile line %d: message role '%s' must be one "
-                           "of system, user, assistant, tool", line, l.name);
+            rc = llem_errf(eb, LLEM_EINVAL,
+                           "Modelfile line %d: message role '%s' must be one "
+                           "of system, user, assistant, tool",
+                           line, l.name);
         }
     }
     if (rc == LLEM_OK) {
@@ -247,7 +253,8 @@ enum llem_err store_modelfile_parse(const char *text, size_t len, struct store_m
         c.pos = 3;
     } else if (len >= 2 && ((unsigned char)text[0] == 0xFF || (unsigned char)text[0] == 0xFE) &&
                ((unsigned char)text[1] == 0xFE || (unsigned char)text[1] == 0xFF)) {
-        return llem_errf(eb, LLEM_EINVAL, "Modelfile line 1: UTF-16 text is not supported; save "
+        return llem_errf(eb, LLEM_EINVAL,
+                         "Modelfile line 1: UTF-16 text is not supported; save "
                          "it as UTF-8");
     }
     const char *nul = memchr(text, '\0', len);
@@ -287,9 +294,8 @@ enum llem_err store_modelfile_parse(const char *text, size_t len, struct store_m
             break;
         }
         rc = parse_instruction(&c, mf, &cap, eb);
-        if (rc == LLEM_OK && mf->lines[mf->n - 1].cmd == STORE_MF_FROM && ++n_from > 1) {
-            rc = llem_errf(eb, LLEM_EINVAL, "Modelfile line %d: more than one FROM",
-                           mf->lines[mf->n - 1].line);
+        if (rc == LLEM_OK && mf->lines[mf->n - 1].cmd == STORE_MF_FROM) {
+            n_from++; // later FROMs add GGUF files (a vision projector); create checks them
         }
     }
     if (rc == LLEM_OK && n_from == 0) {
@@ -309,21 +315,36 @@ static const struct {
     const char *name;
     enum ptype type;
 } params[] = {
-    {"num_keep", P_INT},          {"seed", P_INT},
-    {"num_predict", P_INT},       {"top_k", P_INT},
-    {"top_p", P_FLOAT},           {"min_p", P_FLOAT},
-    {"typical_p", P_FLOAT},       {"repeat_last_n", P_INT},
-    {"temperature", P_FLOAT},     {"repeat_penalty", P_FLOAT},
-    {"presence_penalty", P_FLOAT}, {"frequency_penalty", P_FLOAT},
-    {"stop", P_STRLIST},          {"num_ctx", P_INT},
-    {"num_batch", P_INT},         {"num_gpu", P_INT},
-    {"main_gpu", P_INT},          {"use_mmap", P_BOOL},
-    {"num_thread", P_INT},        {"penalize_newline", P_DEPRECATED},
-    {"low_vram", P_DEPRECATED},   {"f16_kv", P_DEPRECATED},
-    {"logits_all", P_DEPRECATED}, {"vocab_only", P_DEPRECATED},
-    {"use_mlock", P_DEPRECATED},  {"mirostat", P_DEPRECATED},
-    {"mirostat_tau", P_DEPRECATED}, {"mirostat_eta", P_DEPRECATED},
-    {"numa", P_DEPRECATED},       {"tfs_z", P_DEPRECATED},
+    {"num_keep", P_INT},
+    {"seed", P_INT},
+    {"num_predict", P_INT},
+    {"top_k", P_INT},
+    {"top_p", P_FLOAT},
+    {"min_p", P_FLOAT},
+    {"typical_p", P_FLOAT},
+    {"repeat_last_n", P_INT},
+    {"temperature", P_FLOAT},
+    {"repeat_penalty", P_FLOAT},
+    {"presence_penalty", P_FLOAT},
+    {"frequency_penalty", P_FLOAT},
+    {"stop", P_STRLIST},
+    {"num_ctx", P_INT},
+    {"num_batch", P_INT},
+    {"num_gpu", P_INT},
+    {"main_gpu", P_INT},
+    {"use_mmap", P_BOOL},
+    {"num_thread", P_INT},
+    {"penalize_newline", P_DEPRECATED},
+    {"low_vram", P_DEPRECATED},
+    {"f16_kv", P_DEPRECATED},
+    {"logits_all", P_DEPRECATED},
+    {"vocab_only", P_DEPRECATED},
+    {"use_mlock", P_DEPRECATED},
+    {"mirostat", P_DEPRECATED},
+    {"mirostat_tau", P_DEPRECATED},
+    {"mirostat_eta", P_DEPRECATED},
+    {"numa", P_DEPRECATED},
+    {"tfs_z", P_DEPRECATED},
 };
 
 static bool parse_bool(const char *v, bool *out)
@@ -440,10 +461,11 @@ enum llem_err store_modelfile_params_json(const struct store_modelfile *mf, char
             }
             if (!add_param(obj, params[k].type, l->name, l->value, &oom)) {
                 cJSON_Delete(obj);
-                static const char *const tn[] = {"an integer", "a number", "true or false", "",
-                                                 ""};
-                return llem_errf(eb, LLEM_EINVAL, "Modelfile line %d: parameter %s: '%.64s' is "
-                                 "not %s", l->line, l->name, l->value, tn[params[k].type]);
+                static const char *const tn[] = {"an integer", "a number", "true or false", "", ""};
+                return llem_errf(eb, LLEM_EINVAL,
+                                 "Modelfile line %d: parameter %s: '%.64s' is "
+                                 "not %s",
+                                 l->line, l->name, l->value, tn[params[k].type]);
             }
             any = true;
         }

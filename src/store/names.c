@@ -49,9 +49,10 @@ static enum llem_err bad_part(struct llem_errbuf *eb, const char *s, const char 
         return llem_errf(eb, LLEM_EINVAL, "invalid model name '%.64s%s': empty %s", s,
                          strlen(s) > 64 ? "..." : "", what);
     }
-    return llem_errf(eb, LLEM_EINVAL, "invalid model name '%.64s%s': %s '%.*s' has a character "
-                     "that is not allowed", s, strlen(s) > 64 ? "..." : "", what,
-                     (int)(n > 64 ? 64 : n), p);
+    return llem_errf(eb, LLEM_EINVAL,
+                     "invalid model name '%.64s%s': %s '%.*s' has a character "
+                     "that is not allowed",
+                     s, strlen(s) > 64 ? "..." : "", what, (int)(n > 64 ? 64 : n), p);
 }
 
 static void copy_part(char *dst, const char *p, size_t n)
@@ -82,8 +83,10 @@ enum llem_err store_name_parse(const char *s, struct store_name *out, struct lle
         p = sch + 3;
     }
     if (memchr(p, '@', (size_t)(end - p))) {
-        return llem_errf(eb, LLEM_EINVAL, "invalid model name '%.64s': '@digest' is not "
-                         "accepted here", s);
+        return llem_errf(eb, LLEM_EINVAL,
+                         "invalid model name '%.64s': '@digest' is not "
+                         "accepted here",
+                         s);
     }
     // The tag is what follows the last ':' if that comes after the last '/' (a host port
     // "h:5000/m" is not a tag).
@@ -108,8 +111,10 @@ enum llem_err store_name_parse(const char *s, struct store_name *out, struct lle
     while (1) {
         const char *e = memchr(q, '/', (size_t)(path_end - q));
         if (np == 3) {
-            return llem_errf(eb, LLEM_EINVAL, "invalid model name '%.64s': too many '/' parts "
-                             "(want [host/][namespace/]model[:tag])", s);
+            return llem_errf(eb, LLEM_EINVAL,
+                             "invalid model name '%.64s': too many '/' parts "
+                             "(want [host/][namespace/]model[:tag])",
+                             s);
         }
         parts[np] = q;
         lens[np] = e ? (size_t)(e - q) : (size_t)(path_end - q);

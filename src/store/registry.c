@@ -21,11 +21,11 @@
 #include "base/strbuf.h"
 #include "store/store_int.h"
 
-#define REG_UA "llem/0.1 (linux)"
-#define REG_SMALL_BODY_MAX (4u << 20) // manifests, tokens, error bodies
-#define REG_CHUNK_DEFAULT (32ull << 20) // upload chunk; smaller blobs go up in one PUT
-#define REG_RETRIES 2                 // extra attempts after a transport error mid-blob
-#define REG_PROGRESS_STEP (1u << 20)  // bytes between progress reports
+#define REG_UA             "llem/0.1 (linux)"
+#define REG_SMALL_BODY_MAX (4u << 20)    // manifests, tokens, error bodies
+#define REG_CHUNK_DEFAULT  (32ull << 20) // upload chunk; smaller blobs go up in one PUT
+#define REG_RETRIES        2             // extra attempts after a transport error mid-blob
+#define REG_PROGRESS_STEP  (1u << 20)    // bytes between progress reports
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void)
@@ -51,12 +51,16 @@ static enum llem_err base_url(const struct store_name *n, const struct store_reg
     char buf[STORE_HOST_MAX + 32];
     if (!b) {
         const char *host = is_hf_host(n->host) ? "hf.co" : n->host;
-        snprintf(buf, sizeof(buf), "%s://%s", n->insecure_scheme ? "http" : "https", host);
+        // As Ollama: --insecure means plain HTTP to the name's own host (local registries).
+        snprintf(buf, sizeof(buf), "%s://%s", n->insecure_scheme || insecure ? "http" : "https",
+                 host);
         b = buf;
     }
     if (strncasecmp(b, "https://", 8) != 0 && strncasecmp(b, "http://", 7) != 0) {
-        return llem_errf(eb, LLEM_EINVAL, "registry URL '%.200s' must start with http:// or "
-                         "https://", b);
+        return llem_errf(eb, LLEM_EINVAL,
+                         "registry URL '%.200s' must start with http:// or "
+                         "https://",
+                         b);
     }
     if (strncasecmp(b, "http://", 7) == 0 && !insecure) {
         return llem_errf(eb, LLEM_EINVAL, "registry '%.200s' is plain HTTP: use --insecure", b);
@@ -517,8 +521,10 @@ static enum llem_err http_do(struct reg *r, const char *method, const char *url,
             return llem_errf(eb, LLEM_ECANCELED, "canceled");
         }
         if (sink && sink->overflow) {
-            return llem_errf(eb, LLEM_EFORMAT, "%s %s: the registry sent more bytes than "
-                             "expected", method, url);
+            return llem_errf(eb, LLEM_EFORMAT,
+                             "%s %s: the registry sent more bytes than "
+                             "expected",
+                             method, url);
         }
         if (sink && sink->io_err) {
             return llem_errf(eb, LLEM_EIO, "%s: writing the download failed", url);
@@ -560,8 +566,10 @@ static enum llem_err fetch_token(struct reg *r, const char *challenge, struct ll
     }
     if (strcasecmp(ch.scheme, "Bearer") != 0 || !ch.realm) {
         store_auth_deinit(&ch);
-        return llem_errf(eb, LLEM_EIO, "registry requires '%s' authentication, which llem does "
-                         "not support (only Bearer tokens)", challenge);
+        return llem_errf(eb, LLEM_EIO,
+                         "registry requires '%s' authentication, which llem does "
+                         "not support (only Bearer tokens)",
+                         challenge);
     }
     if (strncasecmp(ch.realm, "https://", 8) != 0 &&
         !(r->o && r->o->insecure && strncasecmp(ch.realm, "http://", 7) == 0)) {
@@ -754,8 +762,8 @@ static enum llem_err pull_blob(struct reg *r, const struct store_name *n,
         if (have > l->size && ftruncate(fd, 0) == 0) {
             have = 0;
         }
-        struct sink k = {.fd = fd, .off = have, .limit = l->size, .r = r, .digest = l->digest,
-                         .total = l->size};
+        struct sink k = {
+            .fd = fd, .off = have, .limit = l->size, .r = r, .digest = l->digest, .total = l->size};
         if (!report(r, st, l->digest, l->size, have)) {
             close(fd);
             rc = llem_errf(eb, LLEM_ECANCELED, "canceled");
@@ -783,8 +791,8 @@ static enum llem_err pull_blob(struct reg *r, const struct store_name *n,
             } else if (rc == LLEM_OK && rs.status == 206 && have > 0) {
                 unsigned long long a = 0;
                 if (sscanf(rs.content_range, "bytes %llu-", &a) != 1 || a != have) {
-                    rc = llem_errf(eb, LLEM_EFORMAT, "GET %s: unexpected Content-Range '%s'",
-                                   url, rs.content_range);
+                    rc = llem_errf(eb, LLEM_EFORMAT, "GET %s: unexpected Content-Range '%s'", url,
+                                   rs.content_range);
                 }
             }
             strbuf_deinit(&rs.err);
@@ -797,8 +805,8 @@ static enum llem_err pull_blob(struct reg *r, const struct store_name *n,
             break;
         }
         if (attempt < REG_RETRIES) {
-            log_warn("store: %s; retrying (%d/%d)", eb ? eb->msg : "download failed",
-                     attempt + 1, REG_RETRIES);
+            log_warn("store: %s; retrying (%d/%d)", eb ? eb->msg : "download failed", attempt + 1,
+                     REG_RETRIES);
             struct timespec ts = {0, 500000000L};
             nanosleep(&ts, NULL);
         }
@@ -812,9 +820,10 @@ static enum llem_err pull_blob(struct reg *r, const struct store_name *n,
     rc = store_hash_file(partial, got, &size, eb);
     if (rc == LLEM_OK && (size != l->size || strcmp(got, l->digest) != 0)) {
         unlink(partial);
-        rc = llem_errf(eb, LLEM_EFORMAT, "digest mismatch: blob %s from the registry has %s "
-                       "(%llu bytes, expected %llu); nothing was stored", l->digest, got,
-                       (unsigned long long)size, (unsigned long long)l->size);
+        rc = llem_errf(eb, LLEM_EFORMAT,
+                       "digest mismatch: blob %s from the registry has %s "
+                       "(%llu bytes, expected %llu); nothing was stored",
+                       l->digest, got, (unsigned long long)size, (unsigned long long)l->size);
     }
     if (rc == LLEM_OK) {
         if (rename(partial, final) != 0) {
@@ -986,8 +995,8 @@ static enum llem_err push_blob(struct reg *r, const struct store_name *n,
         rc = fs_open_read(path, &fd, &size, eb);
     }
     if (rc == LLEM_OK && size != l->size) {
-        rc = llem_errf(eb, LLEM_EFORMAT, "blob %s is %llu bytes, the manifest says %llu",
-                       l->digest, (unsigned long long)size, (unsigned long long)l->size);
+        rc = llem_errf(eb, LLEM_EFORMAT, "blob %s is %llu bytes, the manifest says %llu", l->digest,
+                       (unsigned long long)size, (unsigned long long)l->size);
     }
     if (rc != LLEM_OK) {
         goto out;

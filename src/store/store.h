@@ -17,12 +17,12 @@
 
 // Limits on name parts (bytes), as Ollama's types/model/name.go: host 1-350, namespace 1-80,
 // model and tag 1-80.
-#define STORE_HOST_MAX 350
-#define STORE_NS_MAX 80
-#define STORE_PART_MAX 80
+#define STORE_HOST_MAX     350
+#define STORE_NS_MAX       80
+#define STORE_PART_MAX     80
 #define STORE_DEFAULT_HOST "registry.ollama.ai"
-#define STORE_DEFAULT_NS "library"
-#define STORE_DEFAULT_TAG "latest"
+#define STORE_DEFAULT_NS   "library"
+#define STORE_DEFAULT_TAG  "latest"
 // "sha256:" + 64 hex + NUL
 #define STORE_DIGEST_BYTES 72
 
@@ -62,11 +62,11 @@ enum llem_err store_digest_normalize(const char *d, char out[STORE_DIGEST_BYTES]
 struct store; // opaque
 
 struct store_opts {
-    const char *root;      // NULL: store_default_root()
+    const char *root; // NULL: store_default_root()
     // An additional store read only for resolve/list/show (e.g. ~/.ollama/models): names not
     // found in root are looked up there; nothing is ever written to it. NULL: none.
     const char *ro_root;
-    bool no_prune;         // also set when LLEM_NOPRUNE is set (non-empty, not "0")
+    bool no_prune; // also set when LLEM_NOPRUNE is set (non-empty, not "0")
 };
 
 // The default root: $LLEM_MODELS if set, else $HOME/.llem/models. Writes at most cap bytes;
@@ -78,8 +78,7 @@ bool store_ollama_root(char *buf, size_t cap);
 
 // Opens (creating root/manifests and root/blobs when missing) the store. opts may be NULL.
 // LLEM_EIO when the folders cannot be created; LLEM_ENOMEM.
-enum llem_err store_open(struct store **out, const struct store_opts *opts,
-                         struct llem_errbuf *eb);
+enum llem_err store_open(struct store **out, const struct store_opts *opts, struct llem_errbuf *eb);
 void store_close(struct store *s); // NULL is a no-op
 const char *store_root(const struct store *s);
 
@@ -104,9 +103,9 @@ typedef bool (*store_progress_fn)(void *ctx, const struct store_progress *p);
 
 // Details from the config blob (strings "" when unknown), as /api/tags and /api/show give them.
 struct store_details {
-    char *format;             // "gguf"
-    char *family;             // general.architecture, e.g. "llama"
-    char **families;          // n_families entries
+    char *format;    // "gguf"
+    char *family;    // general.architecture, e.g. "llama"
+    char **families; // n_families entries
     size_t n_families;
     char *parameter_size;     // "8.0B"
     char *quantization_level; // "Q4_K_M"
@@ -116,24 +115,24 @@ struct store_details {
 // A resolved model: everything needed to load and describe it. All strings are owned by the
 // struct (freed by store_model_free); optional ones are NULL when the layer is absent.
 struct store_model {
-    char *name;            // display form, e.g. "llama3.2:latest"
-    char *full_name;       // "registry.ollama.ai/library/llama3.2:latest"
+    char *name;                      // display form, e.g. "llama3.2:latest"
+    char *full_name;                 // "registry.ollama.ai/library/llama3.2:latest"
     char digest[STORE_DIGEST_BYTES]; // sha256 of the manifest file (Ollama's "ID")
-    char *model_path;      // absolute path of the GGUF blob (image.model layer)
-    char *projector_path;  // image.projector blob, or NULL
-    char *adapter_path;    // image.adapter blob, or NULL; loaders must refuse with
-                           // "ADAPTER (LoRA) is not supported yet" rather than ignore it
-    char *template_text;   // image.template (or legacy image.prompt) text, or NULL
-    char *system_text;     // image.system, or NULL
-    char *params_json;     // image.params: a JSON object of default options, or NULL
-    char *messages_json;   // image.messages: a JSON array of {role, content}, or NULL
-    char **licenses;       // image.license texts (n_licenses, may be 0)
+    char *model_path;                // absolute path of the GGUF blob (image.model layer)
+    char *projector_path;            // image.projector blob, or NULL
+    char *adapter_path;              // image.adapter blob, or NULL; loaders must refuse with
+                                     // "ADAPTER (LoRA) is not supported yet" rather than ignore it
+    char *template_text;             // image.template (or legacy image.prompt) text, or NULL
+    char *system_text;               // image.system, or NULL
+    char *params_json;               // image.params: a JSON object of default options, or NULL
+    char *messages_json;             // image.messages: a JSON array of {role, content}, or NULL
+    char **licenses;                 // image.license texts (n_licenses, may be 0)
     size_t n_licenses;
-    char *manifest_json;   // the manifest file as stored
+    char *manifest_json; // the manifest file as stored
     struct store_details details;
-    uint64_t size;         // sum of the layer sizes (what `llem list` shows)
-    int64_t modified;      // manifest mtime, unix seconds
-    bool read_only;        // found in opts.ro_root
+    uint64_t size;    // sum of the layer sizes (what `llem list` shows)
+    int64_t modified; // manifest mtime, unix seconds
+    bool read_only;   // found in opts.ro_root
 };
 
 // Resolves a name to its model. LLEM_EINVAL for an invalid name, LLEM_ENOTFOUND when no
@@ -153,10 +152,10 @@ void store_model_free(struct store_model *m); // NULL is a no-op
 char *store_model_modelfile(const struct store_model *m);
 
 struct store_entry {
-    char *name;            // display form
+    char *name;                      // display form
     char digest[STORE_DIGEST_BYTES]; // manifest digest
-    uint64_t size;         // sum of layer sizes
-    int64_t modified;      // manifest mtime, unix seconds
+    uint64_t size;                   // sum of layer sizes
+    int64_t modified;                // manifest mtime, unix seconds
     struct store_details details;
     bool read_only;
 };
@@ -168,8 +167,7 @@ void store_list_free(struct store_entry *e, size_t n);
 
 // Copies the manifest of src to dst (blobs are shared). src may come from ro_root. LLEM_EINVAL
 // for invalid names, LLEM_ENOTFOUND. An existing dst is replaced.
-enum llem_err store_copy(struct store *s, const char *src, const char *dst,
-                         struct llem_errbuf *eb);
+enum llem_err store_copy(struct store *s, const char *src, const char *dst, struct llem_errbuf *eb);
 // Removes the manifest (never from ro_root: LLEM_ENOTFOUND there), then empty manifest folders,
 // then, unless no_prune, blobs no manifest in root references.
 enum llem_err store_delete(struct store *s, const char *name, struct llem_errbuf *eb);
@@ -203,8 +201,8 @@ void store_blob_writer_abort(struct store_blob_writer *w); // removes the temp f
 typedef long long (*store_read_fn)(void *ctx, void *buf, size_t cap);
 // Writes a whole blob from a reader (new + write... + commit). OK if it already exists (the
 // reader is then not called).
-enum llem_err store_blob_write(struct store *s, const char *digest, store_read_fn rd,
-                               void *ctx, struct llem_errbuf *eb);
+enum llem_err store_blob_write(struct store *s, const char *digest, store_read_fn rd, void *ctx,
+                               struct llem_errbuf *eb);
 // Adds a file already on disk as a blob: hashes it, copies it in (atomic) and returns its
 // digest. Used by create for FROM/ADAPTER paths.
 enum llem_err store_blob_import_file(struct store *s, const char *path,
@@ -236,7 +234,7 @@ struct store_modelfile {
     size_t n;
 };
 // Parses Modelfile text (UTF-8, optional BOM): instructions case-insensitive, '#' comments,
-// values unquoted, "..." or """...""" (multi-line). Exactly one FROM is required. MESSAGE roles
+// values unquoted, "..." or """...""" (multi-line). At least one FROM is required. MESSAGE roles
 // are system|user|assistant|tool. Errors are LLEM_EINVAL/ELIMIT naming the line: "Modelfile
 // line 7: unterminated \"\"\" string". On error *mf is zeroed.
 enum llem_err store_modelfile_parse(const char *text, size_t len, struct store_modelfile *mf,
@@ -254,32 +252,42 @@ enum llem_err store_modelfile_params_json(const struct store_modelfile *mf, char
 // quantizer itself): converts the GGUF at src to type (e.g. "Q4_0", "Q4_K_M") written atomically
 // at dst, reporting progress through (progress, pctx) if non-NULL.
 typedef enum llem_err (*store_quantize_fn)(void *ctx, const char *src, const char *dst,
-                                           const char *type, store_progress_fn progress,
-                                           void *pctx, struct llem_errbuf *eb);
+                                           const char *type, store_progress_fn progress, void *pctx,
+                                           struct llem_errbuf *eb);
 
 struct store_create_opts {
-    const char *base_dir;        // relative FROM/ADAPTER paths resolve here; NULL: cwd
-    const char *quantize;        // NULL or a type name; only F32/F16/BF16 sources
+    const char *base_dir;          // relative FROM/ADAPTER paths resolve here; NULL: cwd
+    const char *quantize;          // NULL or a type name; only F32/F16/BF16 sources
     store_quantize_fn quantize_fn; // required when quantize is set (else LLEM_EUNSUPPORTED)
     void *quantize_ctx;
-    store_progress_fn progress;  // may be NULL
+    store_progress_fn progress; // may be NULL
     void *progress_ctx;
 };
-// Creates (or replaces) model `name` from Modelfile text. FROM is a GGUF file, a folder
-// holding exactly one *.gguf, "@sha256:<hex>" (a blob already in the store, as uploaded
+// Creates (or replaces) model `name` from Modelfile text. The first FROM is a GGUF file, a
+// folder holding exactly one *.gguf, "@sha256:<hex>" (a blob already in the store, as uploaded
 // through /api/blobs), or an existing model name (its layers are reused, new TEMPLATE /
-// SYSTEM / PARAMETER / ... replace or merge with the base's as Ollama does). Layers: model
+// SYSTEM / PARAMETER / ... replace or merge with the base's as Ollama does); further FROM lines
+// may add GGUF files that are not weights (a vision projector). Layers: model
 // (GGUF, optionally quantized), adapter, template, system, params (JSON), messages, license;
 // then the config blob and the manifest, written last. Errors name the Modelfile line.
 enum llem_err store_create(struct store *s, const char *name, const char *modelfile,
                            const struct store_create_opts *opts, struct llem_errbuf *eb);
 
+// The same from a POST /api/create body (Ollama's current API): {"model", "from" | "files":
+// {name: digest}, "adapters": {name: digest}, "template", "system", "parameters": {...},
+// "license": str|[str], "messages": [...], "quantize", "renderer", "parser"}; or the older
+// {"name"|"model", "modelfile": text}. Blobs named in files/adapters must have been uploaded
+// (store_blob_writer_*). A "quantize" field applies unless opts->quantize is set. Invalid
+// fields: LLEM_EINVAL naming the field; otherwise as store_create.
+enum llem_err store_create_json(struct store *s, const char *json, size_t len,
+                                const struct store_create_opts *opts, struct llem_errbuf *eb);
+
 // ---- registry -------------------------------------------------------------------------------
 
 struct store_registry_opts {
-    bool insecure;             // allow http:// and skip TLS verification
+    bool insecure; // allow http:// and skip TLS verification
     // Base URL replacing "https://<host>" (tests: "http://127.0.0.1:5000"). NULL: $LLEM_REGISTRY
-    // if set, else https://<host> (http://<host> when insecure and the name had http://).
+    // if set, else https://<host> (http://<host> when insecure or the name had http://).
     const char *base_url;
     store_progress_fn progress; // may be NULL
     void *progress_ctx;

@@ -6,33 +6,33 @@
 
 #include "store/store.h"
 
-#define STORE_MT_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define STORE_MT_CONFIG "application/vnd.docker.container.image.v1+json"
-#define STORE_MT_PREFIX "application/vnd.ollama.image."
-#define STORE_MT_MODEL STORE_MT_PREFIX "model"
+#define STORE_MT_MANIFEST  "application/vnd.docker.distribution.manifest.v2+json"
+#define STORE_MT_CONFIG    "application/vnd.docker.container.image.v1+json"
+#define STORE_MT_PREFIX    "application/vnd.ollama.image."
+#define STORE_MT_MODEL     STORE_MT_PREFIX "model"
 #define STORE_MT_PROJECTOR STORE_MT_PREFIX "projector"
-#define STORE_MT_ADAPTER STORE_MT_PREFIX "adapter"
-#define STORE_MT_TEMPLATE STORE_MT_PREFIX "template"
-#define STORE_MT_PROMPT STORE_MT_PREFIX "prompt" // legacy name of template
-#define STORE_MT_SYSTEM STORE_MT_PREFIX "system"
-#define STORE_MT_PARAMS STORE_MT_PREFIX "params"
-#define STORE_MT_MESSAGES STORE_MT_PREFIX "messages"
-#define STORE_MT_LICENSE STORE_MT_PREFIX "license"
+#define STORE_MT_ADAPTER   STORE_MT_PREFIX "adapter"
+#define STORE_MT_TEMPLATE  STORE_MT_PREFIX "template"
+#define STORE_MT_PROMPT    STORE_MT_PREFIX "prompt" // legacy name of template
+#define STORE_MT_SYSTEM    STORE_MT_PREFIX "system"
+#define STORE_MT_PARAMS    STORE_MT_PREFIX "params"
+#define STORE_MT_MESSAGES  STORE_MT_PREFIX "messages"
+#define STORE_MT_LICENSE   STORE_MT_PREFIX "license"
 
 // Caps on what the store reads from disk or the network.
-#define STORE_MANIFEST_MAX_BYTES (4u << 20)  // real manifests are < 4 KiB
-#define STORE_MANIFEST_MAX_LAYERS 4096u
+#define STORE_MANIFEST_MAX_BYTES   (4u << 20) // real manifests are < 4 KiB
+#define STORE_MANIFEST_MAX_LAYERS  4096u
 #define STORE_TEXT_LAYER_MAX_BYTES (16u << 20) // template/system/params/license/messages
-#define STORE_MEDIA_TYPE_MAX 255u
-#define STORE_MODELFILE_MAX_BYTES (16u << 20)
-#define STORE_MODELFILE_MAX_LINES 65536u
-#define STORE_PATH_MAX 4096u
+#define STORE_MEDIA_TYPE_MAX       255u
+#define STORE_MODELFILE_MAX_BYTES  (16u << 20)
+#define STORE_MODELFILE_MAX_LINES  65536u
+#define STORE_PATH_MAX             4096u
 
 struct store {
     char *root;
     char *ro_root; // NULL when none
     bool no_prune;
-    pthread_mutex_t lock;  // manifests writes, prune, pending set
+    pthread_mutex_t lock;                // manifests writes, prune, pending set
     char (*pending)[STORE_DIGEST_BYTES]; // digests being written: prune must keep them
     size_t n_pending, cap_pending;
 };
@@ -77,8 +77,8 @@ enum llem_err store_manifest_save(struct store *s, const struct store_name *n,
                                   const struct store_manifest *m, struct llem_errbuf *eb);
 
 // Writes manifest bytes exactly as given (a pulled manifest keeps the registry's digest).
-enum llem_err store_manifest_save_raw(struct store *s, const struct store_name *n,
-                                      const char *json, size_t len, struct llem_errbuf *eb);
+enum llem_err store_manifest_save_raw(struct store *s, const struct store_name *n, const char *json,
+                                      size_t len, struct llem_errbuf *eb);
 
 // "root/blobs/sha256-<hex>" for a canonical digest (no validation). Heap string.
 char *store_blob_path_in(const char *root, const char *digest);
@@ -108,7 +108,7 @@ void store_details_deinit(struct store_details *d);
 // ---- registry internals exposed for unit tests ------------------------------------------------
 
 struct store_auth_challenge {
-    char scheme[16]; // "Bearer" or "Basic"
+    char scheme[16];               // "Bearer" or "Basic"
     char *realm, *service, *scope; // heap, NULL when absent
 };
 // Parses a WWW-Authenticate header value. LLEM_EFORMAT when malformed.

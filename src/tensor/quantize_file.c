@@ -195,8 +195,7 @@ enum llem_err tensor_quantize_file(const char *in_path, const char *out_path, co
         const struct gguf_tensor_info *ti = gguf_tensor(r.in, i);
         const struct type_traits *srct = tensor_traits(ti->type);
         uint32_t dt = tensor_mixture_type(mix->name, ti->name, ti->ne, (int)ti->n_dims,
-                                          layer_of(ti->name), n_layer, n_gqa, has_output,
-                                          ti->type);
+                                          layer_of(ti->name), n_layer, n_gqa, has_output, ti->type);
         const void *data = gguf_tensor_data(r.in, i);
         const void *out = data;
         uint64_t out_bytes = ti->n_bytes;
@@ -208,7 +207,8 @@ enum llem_err tensor_quantize_file(const char *in_path, const char *out_path, co
             }
             if (srct->is_quant && !st.requantized) {
                 log_warn("quantize: requantizing already quantized tensors (%s from %s): quality "
-                         "is lost", ti->name, srct->name);
+                         "is lost",
+                         ti->name, srct->name);
                 st.requantized = true;
             }
             const int64_t n_per_row = ti->ne[0];
@@ -226,9 +226,14 @@ enum llem_err tensor_quantize_file(const char *in_path, const char *out_path, co
                 return llem_errf(eb, LLEM_ENOMEM, "out of memory converting '%s'", ti->name);
             }
             r.bufs[r.n_bufs++] = buf;
-            struct job j = {.src_t = srct, .dst_type = dt, .src = data, .dst = buf,
+            struct job j = {.src_t = srct,
+                            .dst_type = dt,
+                            .src = data,
+                            .dst = buf,
                             .src_row = (size_t)(ti->n_bytes / (uint64_t)nrows),
-                            .dst_row = dst_row, .n_per_row = n_per_row, .nrows = nrows};
+                            .dst_row = dst_row,
+                            .n_per_row = n_per_row,
+                            .nrows = nrows};
             if (!convert(&j, nth)) {
                 run_free(&r);
                 return llem_errf(eb, LLEM_ENOMEM, "converting '%s' failed (out of memory?)",

@@ -319,11 +319,13 @@ static void test_mul_mat_generic(void)
 }
 
 // A column's result must not depend on the other columns of the batch (batched decoding of
-// many sequences must equal decoding each alone): M = 1 vs the same column inside M = 7.
+// many sequences must equal decoding each alone): M = 1 (vec_dot per element) vs every column
+// inside M = 8 (4x3 tiles, a 2-column edge tile, rows 12..13 through a repeated-row edge tile).
 static void test_mul_mat_batch_invariant(void)
 {
-    const uint32_t types[] = {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_K};
-    const int64_t K = 256, N = 13, M = 7, col = 5;
+    const uint32_t types[] = {GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_Q8_0, GGML_TYPE_Q4_0,
+                              GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K};
+    enum { K = 256, N = 14, M = 8 };
     for (size_t ti = 0; ti < LLEM_ARRAY_LEN(types); ti++) {
         float *w = bt_randn(&rng, (size_t)(K * N), 1.0f),
               *x = bt_randn(&rng, (size_t)(K * M), 1.0f);
@@ -337,18 +339,25 @@ static void test_mul_mat_batch_invariant(void)
             .build = build_mul_mat,
             .user = &u,
             .n_out = (size_t)(N * M)};
-        struct bt_case one = all;
-        one.in[1].ne[1] = 1;
-        one.in[1].data = x + col * K;
-        one.n_out = (size_t)N;
         for (int isa = 0; isa < CPU_ISA_COUNT; isa++) {
             if (!bt_backends[isa]) {
                 continue;
             }
-            float ya[13 * 7], y1[13];
+            float ya[N * M];
             CHECK(bt_run(&all, bt_backends[isa], 2, ya));
-            CHECK(bt_run(&one, bt_backends[isa], 3, y1));
-            CHECK(memcmp(ya + col * N, y1, sizeof y1) == 0);
+            for (int col = 0; col < M; col++) {
+                struct bt_case one = all;
+                one.in[1].ne[1] = 1;
+                one.in[1].data = x + col * K;
+                one.n_out = (size_t)N;
+                float y1[N];
+                CHECK(bt_run(&one, bt_backends[isa], 1 + col % 3, y1));
+                if (memcmp(ya + col * N, y1, sizeof y1) != 0) {
+                    fprintf(stderr, "mm batch %s isa %d: column %d differs from M=1\n",
+                            tensor_type_name(types[ti]), isa, col);
+                    check_failures++;
+                }
+            }
         }
         llem_free(w);
         llem_free(x);

@@ -3,12 +3,14 @@
 // dequantized blocks (exact integer math: only float rounding may differ), against the
 // unquantized F32 dot (the quantization error budget), and every AVX2 kernel against the
 // reference on random, extreme-scale, all-zero and raw-bit blocks at 1, odd and many blocks;
-// the AVX2 activation quantizers must produce the reference quantizers' bytes exactly.
+// the AVX2 activation quantizers must produce the reference quantizers' bytes exactly; every
+// 4x3 prefill tile in the dispatch table must equal its vec_dot bit for bit.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/cpu_int.h"
 #include "backend/cpu/quant/quant.h"
 #include "base/alloc.h"
 #include "base/cpu.h"
@@ -274,9 +276,98 @@ static void test_quantizers(void)
     llem_free(b);
 }
 
+
+// Every tile in the dispatch tables: s[r][c] == vec_dot(x[r], y[c]) bit for bit (mul_mat's
+// outputs then do not depend on the tile grid, the batch composition or the thread count),
+// for real and raw-bit weight blocks, 1 and odd block counts, and repeated row pointers (the
+// edges of mul_mat's grid).
+static void test_vec_dot_tile(void)
+{
+    const int nmax = 5632;
+    float *f = llem_malloc(nmax * sizeof(float));
+    char *xq = llem_malloc(7 * (size_t)nmax * 4);
+    char *yq = llem_malloc(3 * (size_t)nmax * 4);
+    struct rng r;
+    rng_seed(&r, 4242);
+    int n_tiles = 0;
+    for (int isa = 0; isa < CPU_ISA_COUNT; isa++) {
+        if (isa == CPU_ISA_AVX2 && !have_avx2()) {
+            continue;
+        }
+        const struct cpu_vec_dot_entry *tab = cpu_vec_dot_table((enum cpu_isa)isa);
+        for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++) {
+            const struct cpu_vec_dot_entry *e = &tab[t];
+            if (!e->tile) {
+                continue;
+            }
+            n_tiles++;
+            const struct type_traits *tr = tensor_traits(t);
+            const struct type_traits *vt = tensor_traits(tr->vec_dot_type);
+            const int unit = (int)(tr->blck > vt->blck ? tr->blck : vt->blck);
+            const int sizes[] = {unit, 3 * unit, 2048, 5632};
+            for (size_t si = 0; si < LLEM_ARRAY_LEN(sizes); si++) {
+                const int n = sizes[si];
+                if (n % unit != 0 || n > nmax) {
+                    continue;
+                }
+                const size_t xrb = tensor_row_size(t, n), yrb = tensor_row_size(tr->vec_dot_type, n);
+                for (int rep = 0; rep < 4; rep++) {
+                    for (int k = 0; k < 7; k++) {
+                        fill(&r, f, n, 1.0, 2.0);
+                        tr->from_f32(f, xq + (size_t)k * xrb, n);
+                        if (rep % 2) {
+                            randomize_bits(&r, t, xq + (size_t)k * xrb, n);
+                        }
+                    }
+                    for (int c = 0; c < 3; c++) {
+                        fill(&r, f, n, 1.0, 1.0);
+                        if (e->from_f32) {
+                            e->from_f32(f, yq + (size_t)c * yrb, n);
+                        } else {
+                            vt->from_f32(f, yq + (size_t)c * yrb, n);
+                        }
+                    }
+                    // distinct rows, then a repeated pattern as the grid edges use
+                    const int pick[2][4] = {{0, 1, 2, 3}, {4, 5, 5, 5}};
+                    const int ypick[2][3] = {{0, 1, 2}, {2, 0, 0}};
+                    for (int pt = 0; pt < 2; pt++) {
+                        const void *xs[4], *ys[3];
+                        for (int k = 0; k < 4; k++) {
+                            xs[k] = xq + (size_t)pick[pt][k] * xrb;
+                        }
+                        for (int c = 0; c < 3; c++) {
+                            ys[c] = yq + (size_t)ypick[pt][c] * yrb;
+                        }
+                        float s[4][3];
+                        e->tile(n, xs, ys, s);
+                        for (int k = 0; k < 4; k++) {
+                            for (int c = 0; c < 3; c++) {
+                                float v = NAN;
+                                e->vec_dot(n, &v, xs[k], ys[c]);
+                                if (memcmp(&v, &s[k][c], sizeof v) != 0) {
+                                    fprintf(stderr, "%s tile (isa %d) n=%d [%d][%d]: %.9g vs vec_dot %.9g\n",
+                                            tr->name, isa, n, k, c, (double)s[k][c], (double)v);
+                                    check_failures++;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if (have_avx2()) {
+        CHECK(n_tiles >= 5); // Q4_0, Q8_0, Q4_K, Q5_K, Q6_K at least
+    }
+    llem_free(f);
+    llem_free(xq);
+    llem_free(yq);
+}
+
 int main(void)
 {
     RUN_TEST(test_vec_dot);
     RUN_TEST(test_quantizers);
+    RUN_TEST(test_vec_dot_tile);
     return TEST_EXIT();
 }

@@ -84,7 +84,8 @@ expect "1000 keep-alive requests on one connection" 1 "$nconn"
 stream_out="$work/stream.ndjson"
 curl -sN "$url/api/generate" -d '{"model":"stories","prompt":"Once upon a time","options":{"num_predict":100000}}' >"$stream_out" &
 cpid=$!
-for _ in $(seq 1 100); do [ "$(wc -l <"$stream_out")" -ge 3 ] && break; sleep 0.1; done
+for _ in $(seq 1 600); do [ "$(wc -l <"$stream_out")" -ge 3 ] && break; sleep 0.1; done
+[ "$(wc -l <"$stream_out")" -ge 3 ] || bad "the stream before SIGTERM never started"
 kill -TERM "$pid"
 for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
 if kill -0 "$pid" 2>/dev/null; then

@@ -15,9 +15,10 @@
 static void test_round_trip(void)
 {
     const char *json =
-        "{\"schemaVersion\":2,\"mediaType\":\"" STORE_MT_MANIFEST "\",\"config\":{\"mediaType\":\""
-        STORE_MT_CONFIG "\",\"digest\":\"" D1 "\",\"size\":123},\"layers\":[{\"mediaType\":\""
-        STORE_MT_MODEL "\",\"digest\":\"" D2 "\",\"size\":4000000000,\"from\":\"base:latest\"},"
+        "{\"schemaVersion\":2,\"mediaType\":\"" STORE_MT_MANIFEST
+        "\",\"config\":{\"mediaType\":\"" STORE_MT_CONFIG "\",\"digest\":\"" D1
+        "\",\"size\":123},\"layers\":[{\"mediaType\":\"" STORE_MT_MODEL "\",\"digest\":\"" D2
+        "\",\"size\":4000000000,\"from\":\"base:latest\"},"
         "{\"mediaType\":\"" STORE_MT_TEMPLATE "\",\"digest\":\"" D1 "\",\"size\":0}]}";
     struct store_manifest m;
     struct llem_errbuf eb = {0};
@@ -54,23 +55,28 @@ static void test_malformed(void)
         {"{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"" D1 "\",\"size\":1}}",
          "layers"},
         {"{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"sha256:../../x\","
-         "\"size\":1},\"layers\":[]}", "config digest"},
+         "\"size\":1},\"layers\":[]}",
+         "config digest"},
         {"{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"" D1 "\",\"size\":-1},"
-         "\"layers\":[]}", "config size"},
+         "\"layers\":[]}",
+         "config size"},
         {"{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"" D1 "\",\"size\":1.5},"
-         "\"layers\":[]}", "config size"},
+         "\"layers\":[]}",
+         "config size"},
         {"{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"" D1 "\",\"size\":1},"
-         "\"layers\":[{\"mediaType\":\"a\\nb\",\"digest\":\"" D1 "\",\"size\":1}]}", "layer 0"},
+         "\"layers\":[{\"mediaType\":\"a\\nb\",\"digest\":\"" D1 "\",\"size\":1}]}",
+         "layer 0"},
         {"{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"" D1 "\",\"size\":1},"
-         "\"layers\":[{\"mediaType\":\"m\",\"digest\":\"" D1 "\",\"size\":1},3]}", "layer 1"},
+         "\"layers\":[{\"mediaType\":\"m\",\"digest\":\"" D1 "\",\"size\":1},3]}",
+         "layer 1"},
         {"{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"" D1 "\",\"size\":1},"
-         "\"layers\":[{\"mediaType\":\"m\",\"digest\":\"" D1 "\",\"size\":1e300}]}", "layer 0 size"},
+         "\"layers\":[{\"mediaType\":\"m\",\"digest\":\"" D1 "\",\"size\":1e300}]}",
+         "layer 0 size"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct store_manifest m;
         struct llem_errbuf eb = {0};
-        CHECK(store_manifest_parse(cases[i].json, strlen(cases[i].json), &m, &eb) ==
-              LLEM_EFORMAT);
+        CHECK(store_manifest_parse(cases[i].json, strlen(cases[i].json), &m, &eb) == LLEM_EFORMAT);
         if (!strstr(eb.msg, cases[i].msg)) {
             fprintf(stderr, "case %zu: message '%s' lacks '%s'\n", i, eb.msg, cases[i].msg);
             CHECK(0);
@@ -136,8 +142,7 @@ static void make_ollama_store(const char *root, const char *gguf, const char *mo
                      STORE_MT_LICENSE, dl, strlen(lic));
     snprintf(path, sizeof(path), "%s/manifests/registry.ollama.ai/library/%s", root, model);
     CHECK_OK(fs_mkdir_p(path, 0755, &eb), &eb);
-    snprintf(path, sizeof(path), "%s/manifests/registry.ollama.ai/library/%s/%s", root, model,
-             tag);
+    snprintf(path, sizeof(path), "%s/manifests/registry.ollama.ai/library/%s/%s", root, model, tag);
     CHECK(st_write(path, man, (size_t)n) == 0);
     llem_free(w);
 }

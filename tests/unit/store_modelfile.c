@@ -7,26 +7,25 @@
 
 static void test_every_directive(void)
 {
-    const char *text =
-        "\xEF\xBB\xBF# a comment line\n"
-        "FROM ./model.gguf\n"
-        "\n"
-        "parameter temperature 0.7\n"
-        "PARAMETER Stop \"<|end|>\"\n"
-        "PARAMETER stop USER:\n"
-        "  PARAMETER num_ctx 4096   \n"
-        "TEMPLATE \"\"\"{{ if .System }}{{ .System }}\n"
-        "{{ end }}{{ .Prompt }}\"\"\"\n"
-        "SYSTEM You are \"terse\".\n"
-        "ADAPTER ./lora.gguf\n"
-        "LICENSE \"\"\"\n"
-        "line one\n"
-        "line two\n"
-        "\"\"\"\n"
-        "MESSAGE user Hi there\n"
-        "MESSAGE assistant \"Hello, \\\"friend\\\"\"\n"
-        "Renderer qwen3\n"
-        "PARSER qwen3\n";
+    const char *text = "\xEF\xBB\xBF# a comment line\n"
+                       "FROM ./model.gguf\n"
+                       "\n"
+                       "parameter temperature 0.7\n"
+                       "PARAMETER Stop \"<|end|>\"\n"
+                       "PARAMETER stop USER:\n"
+                       "  PARAMETER num_ctx 4096   \n"
+                       "TEMPLATE \"\"\"{{ if .System }}{{ .System }}\n"
+                       "{{ end }}{{ .Prompt }}\"\"\"\n"
+                       "SYSTEM You are \"terse\".\n"
+                       "ADAPTER ./lora.gguf\n"
+                       "LICENSE \"\"\"\n"
+                       "line one\n"
+                       "line two\n"
+                       "\"\"\"\n"
+                       "MESSAGE user Hi there\n"
+                       "MESSAGE assistant \"Hello, \\\"friend\\\"\"\n"
+                       "Renderer qwen3\n"
+                       "PARSER qwen3\n";
     struct store_modelfile mf;
     struct llem_errbuf eb = {0};
     CHECK_OK(store_modelfile_parse(text, strlen(text), &mf, &eb), &eb);
@@ -82,7 +81,7 @@ static void test_errors(void)
     } cases[] = {
         {"", "line 1: no FROM"},
         {"# only a comment\n\n", "line 3: no FROM"},
-        {"FROM a\nFROM b\n", "line 2: more than one FROM"},
+        {"FROM a\nFROM b\nFROB c\n", "line 3: unknown instruction 'FROB'"},
         {"FROM a\nBOGUS x\n", "line 2: unknown instruction 'BOGUS'"},
         {"FROM a\nFROMX b\n", "line 2: unknown instruction 'FROMX'"},
         {"FROM\n", "line 1: missing value for FROM"},
@@ -95,7 +94,9 @@ static void test_errors(void)
         {"FROM a\nTEMPLATE \"\"\"a\nb\"\"\" x\n", "line 3: unexpected text after"},
         {"FROM a\nMESSAGE robot hi\n", "line 2: message role 'robot'"},
         {"FROM a\n123\n", "line 2: expected an instruction"},
-        {"\xFF\xFE" "F\0R\0", "UTF-16"},
+        {"\xFF\xFE"
+         "F\0R\0",
+         "UTF-16"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct store_modelfile mf;

@@ -17,11 +17,13 @@ static void test_valid(void)
         {"me/m:v1", "registry.ollama.ai", "me", "m", "v1", "me/m:v1"},
         {"hf.co/bartowski/Qwen2-GGUF:Q4_K_M", "hf.co", "bartowski", "Qwen2-GGUF", "Q4_K_M",
          "hf.co/bartowski/Qwen2-GGUF:Q4_K_M"},
-        {"localhost:5000/ns/m", "localhost:5000", "ns", "m", "latest", "localhost:5000/ns/m:latest"},
+        {"localhost:5000/ns/m", "localhost:5000", "ns", "m", "latest",
+         "localhost:5000/ns/m:latest"},
         {"localhost:5000/ns/m:t", "localhost:5000", "ns", "m", "t", "localhost:5000/ns/m:t"},
         {"https://example.com/a/b:c", "example.com", "a", "b", "c", "example.com/a/b:c"},
         {"registry.ollama.ai/library/x:y", "registry.ollama.ai", "library", "x", "y", "x:y"},
-        {"_a/b_c-d.e:f_g-h.i", "registry.ollama.ai", "_a", "b_c-d.e", "f_g-h.i", "_a/b_c-d.e:f_g-h.i"},
+        {"_a/b_c-d.e:f_g-h.i", "registry.ollama.ai", "_a", "b_c-d.e", "f_g-h.i",
+         "_a/b_c-d.e:f_g-h.i"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct store_name n;
@@ -50,11 +52,49 @@ static void test_valid(void)
 static char long_part[400], long_ns[400], long_tag[400], long_host[600];
 
 static const char *const invalid[] = {
-    "", "../../etc/passwd", "a/../../b", "..", "../x", "x/..", "x:..", "/etc/passwd",
-    "/abs/path:tag", "a/b/c/d", "a//b", "a/b/", "/a", "a:", ":tag", "a:b:c/d", "a\\b",
-    "..\\..\\x", "a/.hidden", ".x", "-x", "a/-b", "x:.t", "x:-t", "x:t/y", "a b", "a\tb",
-    "a\nb", "a..b", "x:a..b", "h..o/n/m", "ns/m@sha256:0000", "ftp://h/a/b", "a%2e%2e/b",
-    "a/%2e%2e", "~/x", "a;rm -rf", "x:t:u", "é", long_part, long_ns, long_tag, long_host,
+    "",
+    "../../etc/passwd",
+    "a/../../b",
+    "..",
+    "../x",
+    "x/..",
+    "x:..",
+    "/etc/passwd",
+    "/abs/path:tag",
+    "a/b/c/d",
+    "a//b",
+    "a/b/",
+    "/a",
+    "a:",
+    ":tag",
+    "a:b:c/d",
+    "a\\b",
+    "..\\..\\x",
+    "a/.hidden",
+    ".x",
+    "-x",
+    "a/-b",
+    "x:.t",
+    "x:-t",
+    "x:t/y",
+    "a b",
+    "a\tb",
+    "a\nb",
+    "a..b",
+    "x:a..b",
+    "h..o/n/m",
+    "ns/m@sha256:0000",
+    "ftp://h/a/b",
+    "a%2e%2e/b",
+    "a/%2e%2e",
+    "~/x",
+    "a;rm -rf",
+    "x:t:u",
+    "é",
+    long_part,
+    long_ns,
+    long_tag,
+    long_host,
 };
 
 static void test_invalid(void)
@@ -95,7 +135,9 @@ static void test_digests(void)
         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg",
         "sha256:/123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-        "", "sha256:", "sha256-",
+        "",
+        "sha256:",
+        "sha256-",
     };
     char out[STORE_DIGEST_BYTES];
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -151,8 +193,12 @@ static void test_every_function_refuses(void)
         CHECK(store_registry_manifest_url(nm, &ro, &url, &eb) == LLEM_EINVAL && !url);
     }
     static const char *const bad_digests[] = {
-        "../../etc/passwd", "sha256:../../../etc/passwd", "sha256-../x", "/etc/passwd",
-        "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd/f", "",
+        "../../etc/passwd",
+        "sha256:../../../etc/passwd",
+        "sha256-../x",
+        "/etc/passwd",
+        "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd/f",
+        "",
     };
     for (size_t i = 0; i < sizeof(bad_digests) / sizeof(bad_digests[0]); i++) {
         const char *d = bad_digests[i];
@@ -198,14 +244,19 @@ static void test_urls(void)
     CHECK_EQ_STR(u, "http://127.0.0.1:5000/v2/a/b/manifests/c");
     llem_free(u);
     o.base_url = NULL;
+    // --insecure alone means plain HTTP to the name's own host, as Ollama does.
+    CHECK_OK(store_registry_manifest_url("localhost:5000/a/b", &o, &u, &eb), &eb);
+    CHECK_EQ_STR(u, "http://localhost:5000/v2/a/b/manifests/latest");
+    llem_free(u);
     setenv("LLEM_REGISTRY", "http://127.0.0.1:5001", 1);
     CHECK_OK(store_registry_manifest_url("x", &o, &u, &eb), &eb);
     CHECK_EQ_STR(u, "http://127.0.0.1:5001/v2/library/x/manifests/latest");
     llem_free(u);
     unsetenv("LLEM_REGISTRY");
 
-    CHECK_OK(store_hf_file_url("TheBloke", "Llama-2-7B-GGUF", "llama-2-7b.Q4_K_M.gguf", NULL, &u,
-                               &eb), &eb);
+    CHECK_OK(
+        store_hf_file_url("TheBloke", "Llama-2-7B-GGUF", "llama-2-7b.Q4_K_M.gguf", NULL, &u, &eb),
+        &eb);
     CHECK_EQ_STR(u, "https://huggingface.co/TheBloke/Llama-2-7B-GGUF/resolve/main/"
                     "llama-2-7b.Q4_K_M.gguf");
     llem_free(u);
@@ -213,7 +264,7 @@ static void test_urls(void)
     CHECK_EQ_STR(u, "https://huggingface.co/u/r/resolve/v1.0/sub/m.gguf");
     llem_free(u);
     static const char *const bad_files[] = {"../x.gguf", "a/../b.gguf", "/abs.gguf", "x.bin",
-                                            "a//b.gguf", ".gguf", "a b.gguf", "x.gguf/"};
+                                            "a//b.gguf", ".gguf",       "a b.gguf",  "x.gguf/"};
     for (size_t i = 0; i < sizeof(bad_files) / sizeof(bad_files[0]); i++) {
         CHECK(store_hf_file_url("u", "r", bad_files[i], NULL, &u, &eb) == LLEM_EINVAL && !u);
     }
@@ -226,7 +277,8 @@ static void test_auth_and_location(void)
 {
     struct store_auth_challenge c;
     CHECK(store_auth_parse("Bearer realm=\"https://auth.io/token\",service=\"registry.io\","
-                           "scope=\"repository:a/b:pull,push\"", &c) == LLEM_OK);
+                           "scope=\"repository:a/b:pull,push\"",
+                           &c) == LLEM_OK);
     CHECK_EQ_STR(c.scheme, "Bearer");
     CHECK_EQ_STR(c.realm, "https://auth.io/token");
     CHECK_EQ_STR(c.service, "registry.io");

@@ -28,18 +28,23 @@ static const struct cpu_vec_dot_entry table_ref[GGML_TYPE_COUNT] = {
 
 static const struct cpu_vec_dot_entry table_avx2[GGML_TYPE_COUNT] = {
     [GGML_TYPE_BF16] = {cpu_vec_dot_bf16_avx2, NULL},
-    [GGML_TYPE_Q4_0] = {cpu_vec_dot_q4_0_q8_0_avx2, cpu_quant_q8_0_avx2},
+    [GGML_TYPE_Q4_0] = {cpu_vec_dot_q4_0_q8_0_avx2, cpu_quant_q8_0_avx2,
+                        cpu_vec_dot_tile_q4_0_q8_0_avx2},
     [GGML_TYPE_Q4_1] = {cpu_vec_dot_q4_1_q8_1_avx2, cpu_quant_q8_1_avx2},
     [GGML_TYPE_Q5_0] = {cpu_vec_dot_q5_0_q8_0_avx2, cpu_quant_q8_0_avx2},
     [GGML_TYPE_Q5_1] = {cpu_vec_dot_q5_1_q8_1_avx2, cpu_quant_q8_1_avx2},
-    [GGML_TYPE_Q8_0] = {cpu_vec_dot_q8_0_q8_0_avx2, cpu_quant_q8_0_avx2},
+    [GGML_TYPE_Q8_0] = {cpu_vec_dot_q8_0_q8_0_avx2, cpu_quant_q8_0_avx2,
+                        cpu_vec_dot_tile_q8_0_q8_0_avx2},
     [GGML_TYPE_IQ4_NL] = {cpu_vec_dot_iq4_nl_q8_0_avx2, cpu_quant_q8_0_avx2},
     [GGML_TYPE_MXFP4] = {cpu_vec_dot_mxfp4_q8_0_avx2, cpu_quant_q8_0_avx2},
     [GGML_TYPE_Q2_K] = {cpu_vec_dot_q2_K_q8_K_avx2, cpu_quant_q8_K_avx2},
     [GGML_TYPE_Q3_K] = {cpu_vec_dot_q3_K_q8_K_avx2, cpu_quant_q8_K_avx2},
-    [GGML_TYPE_Q4_K] = {cpu_vec_dot_q4_K_q8_K_avx2, cpu_quant_q8_K_avx2},
-    [GGML_TYPE_Q5_K] = {cpu_vec_dot_q5_K_q8_K_avx2, cpu_quant_q8_K_avx2},
-    [GGML_TYPE_Q6_K] = {cpu_vec_dot_q6_K_q8_K_avx2, cpu_quant_q8_K_avx2},
+    [GGML_TYPE_Q4_K] = {cpu_vec_dot_q4_K_q8_K_avx2, cpu_quant_q8_K_avx2,
+                        cpu_vec_dot_tile_q4_K_q8_K_avx2},
+    [GGML_TYPE_Q5_K] = {cpu_vec_dot_q5_K_q8_K_avx2, cpu_quant_q8_K_avx2,
+                        cpu_vec_dot_tile_q5_K_q8_K_avx2},
+    [GGML_TYPE_Q6_K] = {cpu_vec_dot_q6_K_q8_K_avx2, cpu_quant_q8_K_avx2,
+                        cpu_vec_dot_tile_q6_K_q8_K_avx2},
     [GGML_TYPE_IQ4_XS] = {cpu_vec_dot_iq4_xs_q8_K_avx2, cpu_quant_q8_K_avx2},
 };
 

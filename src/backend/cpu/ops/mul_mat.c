@@ -137,29 +137,29 @@ static void mm_tile(const struct cpu_op_ctx *c, const struct cpu_vec *v,
         const int64_t rows_per_batch = x->ne[1];
         const int64_t base = (i3 * x->ne[2] + i2) * rows_per_batch;
         int64_t m = m0;
-        if (e->tile) {
-            // Full 4x3 tiles through the kernel's tile; the edges per element below.
-            for (; m + 3 <= m1; m += 3) {
+        if (e->tile && m1 - m0 >= 2) {
+            // 4x3 tiles through the kernel's tile; a short edge (2 columns, 1-3 rows) repeats
+            // a pointer and drops the copy, which is still cheaper than per-element vec_dots
+            // and gives the same bits (every tile element equals vec_dot). One column left
+            // over goes per element below.
+            for (; m + 2 <= m1; m += 3) {
+                const int nc = m + 3 <= m1 ? 3 : 2;
                 const void *ys[3];
                 for (int q = 0; q < 3; q++) {
-                    ys[q] = c->work + (size_t)(base + m + q) * row_bytes;
+                    ys[q] = c->work + (size_t)(base + m + (q < nc ? q : nc - 1)) * row_bytes;
                 }
-                int64_t n = n0;
-                for (; n + 4 <= n1; n += 4) {
-                    const void *ws[4] = {WROW(n), WROW(n + 1), WROW(n + 2), WROW(n + 3)};
+                for (int64_t n = n0; n < n1; n += 4) {
+                    const int nr = n + 4 <= n1 ? 4 : (int)(n1 - n);
+                    const void *ws[4];
+                    for (int r = 0; r < 4; r++) {
+                        ws[r] = WROW(n + (r < nr ? r : nr - 1));
+                    }
                     float out[4][3];
                     e->tile((int)K, ws, ys, out);
-                    for (int r = 0; r < 4; r++) {
-                        for (int q = 0; q < 3; q++) {
+                    for (int r = 0; r < nr; r++) {
+                        for (int q = 0; q < nc; q++) {
                             DST(n + r, m + q) = out[r][q];
                         }
-                    }
-                }
-                for (; n < n1; n++) {
-                    for (int q = 0; q < 3; q++) {
-                        float s;
-                        e->vec_dot((int)K, &s, WROW(n), ys[q]);
-                        DST(n, m + q) = s;
                     }
                 }
             }

@@ -293,6 +293,181 @@ void cpu_vec_dot_iq4_xs_q8_K_avx2(int n, float *s, const void *vx, const void *v
     *s = qa_hsum_ps(acc);
 }
 
+// ---- 4x3 tiles (prefill) ------------------------------------------------------------------
+// Per super-block each of the 4 weight rows is unpacked once into 8 chunks of 32 unsigned
+// codes and 8 int16 scale vectors (on the stack, L1), then dotted against all 3 activation
+// rows. The int32 sums per super-block are exact and integer addition is associative, so they
+// equal the single dot's; the float steps (d * sumi, dmin * mins, the hsums) are the same
+// operations in the same order, so s[r][c] is bit for bit vec_dot(x[r], y[c]).
+
+enum ktile_type { KT_Q4_K, KT_Q5_K, KT_Q6_K };
+
+// Unpacks super-block i of row vx: code[t] (chunk t = elements 32t..32t+31, unsigned; Q6_K
+// 0..63, the -32 is applied on the activation side), sc[t] (the int16 scale of each maddubs
+// pair), *mins16 (Q4_K/Q5_K), *dx and *dminx. Strides let the caller interleave 4 rows.
+static inline __attribute__((always_inline)) void
+ktile_unpack(enum ktile_type kt, const void *vx, int i, __m256i *code, __m256i *sc, int stride,
+             __m128i *mins16, float *dx, float *dminx)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    if (kt == KT_Q6_K) {
+        const struct block_q6_K *x = (const struct block_q6_K *)vx + i;
+        const __m256i m2 = _mm256_set1_epi8(3);
+        #pragma GCC unroll 2
+        for (int k = 0; k < 2; k++) {
+            const __m128i sc16 = _mm_cvtepi8_epi16(
+                _mm_loadl_epi64((const __m128i *)(const void *)(x->scales + 8 * k)));
+            const __m256i b1 = qa_load(x->ql + 64 * k);
+            const __m256i b2 = qa_load(x->ql + 64 * k + 32);
+            const __m256i bh = qa_load(x->qh + 32 * k);
+            const int t = 4 * k;
+            code[(t + 0) * stride] = _mm256_or_si256(_mm256_and_si256(b1, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(bh, m2), 4));
+            code[(t + 1) * stride] = _mm256_or_si256(_mm256_and_si256(b2, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 2), m2), 4));
+            code[(t + 2) * stride] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 4), m2), 4));
+            code[(t + 3) * stride] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 6), m2), 4));
+            #pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                sc[(t + r) * stride] = scale_pair(sc16, 2 * r, 2 * r + 1);
+            }
+        }
+        *dx = qa_f16(x->d);
+        return;
+    }
+    const uint8_t *qs, *scales;
+    uint16_t d, dmin;
+    __m256i hb = _mm256_setzero_si256();
+    if (kt == KT_Q4_K) {
+        const struct block_q4_K *x = (const struct block_q4_K *)vx + i;
+        qs = x->qs, scales = x->scales, d = x->d, dmin = x->dmin;
+    } else {
+        const struct block_q5_K *x = (const struct block_q5_K *)vx + i;
+        qs = x->qs, scales = x->scales, d = x->d, dmin = x->dmin;
+        hb = qa_load(x->qh);
+    }
+    const __m128i sm8 = unpack_k4_scales(scales);
+    *mins16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm8, 8));
+    const __m128i sc16 = _mm_cvtepu8_epi16(sm8);
+    const __m256i b4 = _mm256_set1_epi8(0x10);
+    #pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        sc[(2 * j) * stride] = _mm256_broadcastsi128_si256(_mm_shuffle_epi8(sc16, bcast16_pat(2 * j)));
+        sc[(2 * j + 1) * stride] =
+            _mm256_broadcastsi128_si256(_mm_shuffle_epi8(sc16, bcast16_pat(2 * j + 1)));
+        const __m256i bits = qa_load(qs + 32 * j);
+        __m256i ql = _mm256_and_si256(bits, m4);
+        __m256i qh = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+        if (kt == KT_Q5_K) {
+            ql = _mm256_or_si256(ql, _mm256_and_si256(_mm256_slli_epi16(hb, 4), b4));
+            qh = _mm256_or_si256(qh, _mm256_and_si256(_mm256_slli_epi16(hb, 3), b4));
+            hb = _mm256_srli_epi16(hb, 2);
+        }
+        code[(2 * j) * stride] = ql;
+        code[(2 * j + 1) * stride] = qh;
+    }
+    *dx = qa_f16(d);
+    *dminx = qa_f16(dmin);
+}
+
+static inline __attribute__((always_inline)) void ktile(enum ktile_type kt, int n,
+                                                        const void *const vx[4],
+                                                        const void *const vy[3], float s[4][3])
+{
+    const struct block_q8_K *y[3] = {vy[0], vy[1], vy[2]};
+    const int nb = n / QK_K;
+    const __m256i m32 = _mm256_set1_epi8(32);
+    __m256 acc[3][4];
+    __m128 accm[3][4];
+    for (int c = 0; c < 3; c++) {
+        for (int r = 0; r < 4; r++) {
+            acc[c][r] = _mm256_setzero_ps();
+            accm[c][r] = _mm_setzero_ps();
+        }
+    }
+    __m256i code[8][4], sc[8][4];
+    __m128i mins16[4];
+    float dx[4], dminx[4];
+    for (int i = 0; i < nb; i++) {
+        #pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            ktile_unpack(kt, vx[r], i, &code[0][r], &sc[0][r], 4, &mins16[r], &dx[r], &dminx[r]);
+        }
+        for (int c = 0; c < 3; c++) {
+            const int8_t *q8 = y[c][i].qs;
+            __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+            #pragma GCC unroll 8
+            for (int t = 0; t < 8; t++) {
+                const __m256i yv = qa_load(q8 + 32 * t);
+                __m256i p0 = _mm256_maddubs_epi16(code[t][0], yv);
+                __m256i p1 = _mm256_maddubs_epi16(code[t][1], yv);
+                __m256i p2 = _mm256_maddubs_epi16(code[t][2], yv);
+                __m256i p3 = _mm256_maddubs_epi16(code[t][3], yv);
+                if (kt == KT_Q6_K) {
+                    const __m256i y32 = _mm256_maddubs_epi16(m32, yv);
+                    p0 = _mm256_sub_epi16(p0, y32);
+                    p1 = _mm256_sub_epi16(p1, y32);
+                    p2 = _mm256_sub_epi16(p2, y32);
+                    p3 = _mm256_sub_epi16(p3, y32);
+                }
+                s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(sc[t][0], p0));
+                s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(sc[t][1], p1));
+                s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(sc[t][2], p2));
+                s3 = _mm256_add_epi32(s3, _mm256_madd_epi16(sc[t][3], p3));
+            }
+            const __m256i sumi[4] = {s0, s1, s2, s3};
+            if (kt == KT_Q6_K) {
+                #pragma GCC unroll 4
+                for (int r = 0; r < 4; r++) {
+                    const float d = dx[r] * y[c][i].d;
+                    acc[c][r] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[r]),
+                                                acc[c][r]);
+                }
+            } else {
+                const __m256i bs = qa_load(y[c][i].bsums);
+                const __m128i q8s =
+                    _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+                #pragma GCC unroll 4
+                for (int r = 0; r < 4; r++) {
+                    const float d = y[c][i].d * dx[r];
+                    const float dmin = -y[c][i].d * dminx[r];
+                    const __m128i prodm = _mm_madd_epi16(mins16[r], q8s);
+                    accm[c][r] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prodm),
+                                              accm[c][r]);
+                    acc[c][r] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[r]),
+                                                acc[c][r]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < 4; r++) {
+        for (int c = 0; c < 3; c++) {
+            s[r][c] = kt == KT_Q6_K ? qa_hsum_ps(acc[c][r])
+                                    : qa_hsum_ps(acc[c][r]) + qa_hsum_ps128(accm[c][r]);
+        }
+    }
+}
+
+void cpu_vec_dot_tile_q4_K_q8_K_avx2(int n, const void *const x[4], const void *const y[3],
+                                     float s[4][3])
+{
+    ktile(KT_Q4_K, n, x, y, s);
+}
+
+void cpu_vec_dot_tile_q5_K_q8_K_avx2(int n, const void *const x[4], const void *const y[3],
+                                     float s[4][3])
+{
+    ktile(KT_Q5_K, n, x, y, s);
+}
+
+void cpu_vec_dot_tile_q6_K_q8_K_avx2(int n, const void *const x[4], const void *const y[3],
+                                     float s[4][3])
+{
+    ktile(KT_Q6_K, n, x, y, s);
+}
+
 // ---- Q8_K activation quantizer -------------------------------------------------------------
 
 void cpu_quant_q8_K_avx2(const float *x, void *vy, int64_t n)

@@ -2,7 +2,8 @@
 // (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, MXFP4) against Q8_0/Q8_1 activations, and the
 // Q8_0/Q8_1 activation quantizers (byte-identical to tensor/quant_legacy.c's). Each block's
 // integer dot is exact in 8 int32 lanes; lanes are scaled by the block's d_x * d_y and summed
-// in two float accumulators (even / odd blocks), reduced in a fixed order at the end.
+// in one float accumulator in block order, reduced in a fixed order at the end. Q4_0/Q8_0 also
+// have 4x3 tiles (prefill) that reproduce the single dot bit for bit.
 #include "backend/cpu/quant/quant.h"
 #include "backend/cpu/quant/x86/quant_avx2.h"
 #include "tensor/fp16.h"
@@ -13,29 +14,66 @@ static inline __m256 scale_of(uint16_t dx, uint16_t dy)
     return _mm256_set1_ps(qa_f16(dx) * qa_f16(dy));
 }
 
-// Codes (q - 8) in -8..7 times int8 activations: |products| fit maddubs' int16 pairs.
+// Codes (q - 8) in -8..7 times int8 activations: |products| fit maddubs' int16 pairs. One
+// float accumulator, blocks in order: the 4x3 tile below repeats exactly this per element.
 void cpu_vec_dot_q4_0_q8_0_avx2(int n, float *s, const void *vx, const void *vy)
 {
     const struct block_q4_0 *x = vx;
     const struct block_q8_0 *y = vy;
     const int nb = n / QK8_0;
     const __m256i off = _mm256_set1_epi8(8);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 1 < nb; i += 2) {
-        const __m256i q0 = _mm256_sub_epi8(qa_nibbles32(x[i].qs), off);
-        const __m256i q1 = _mm256_sub_epi8(qa_nibbles32(x[i + 1].qs), off);
-        const __m256i p0 = qa_dot_i8(q0, qa_load(y[i].qs));
-        const __m256i p1 = qa_dot_i8(q1, qa_load(y[i + 1].qs));
-        acc0 = _mm256_fmadd_ps(scale_of(x[i].d, y[i].d), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(scale_of(x[i + 1].d, y[i + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++) {
+        const __m256i q = _mm256_sub_epi8(qa_nibbles32(x[i].qs), off);
+        const __m256i p = qa_dot_i8(q, qa_load(y[i].qs));
+        acc = _mm256_fmadd_ps(scale_of(x[i].d, y[i].d), _mm256_cvtepi32_ps(p), acc);
     }
-    if (i < nb) {
-        const __m256i q0 = _mm256_sub_epi8(qa_nibbles32(x[i].qs), off);
-        const __m256i p0 = qa_dot_i8(q0, qa_load(y[i].qs));
-        acc0 = _mm256_fmadd_ps(scale_of(x[i].d, y[i].d), _mm256_cvtepi32_ps(p0), acc0);
+    *s = qa_hsum_ps(acc);
+}
+
+// 4 weight rows x 3 activation rows, each block's nibbles unpacked once for all 3 columns.
+// The int32 lanes equal qa_dot_i8(q - 8, y)'s: maddubs(q, y) - maddubs(8, y) gives the same
+// int16 pair sums (|q y| pairs <= 3810, no saturation), so every s[r][c] is bit for bit
+// cpu_vec_dot_q4_0_q8_0_avx2(x[r], y[c]) (same scale product, same fma chain, same hsum).
+void cpu_vec_dot_tile_q4_0_q8_0_avx2(int n, const void *const vx[4], const void *const vy[3],
+                                     float s[4][3])
+{
+    const struct block_q4_0 *x[4] = {vx[0], vx[1], vx[2], vx[3]};
+    const struct block_q8_0 *y[3] = {vy[0], vy[1], vy[2]};
+    const int nb = n / QK8_0;
+    const __m256i ones = _mm256_set1_epi16(1), eight = _mm256_set1_epi8(8);
+    __m256 acc[4][3];
+    for (int r = 0; r < 4; r++) {
+        for (int c = 0; c < 3; c++) {
+            acc[r][c] = _mm256_setzero_ps();
+        }
     }
-    *s = qa_hsum_ps(_mm256_add_ps(acc0, acc1));
+    for (int i = 0; i < nb; i++) {
+        __m256i yv[3], y8[3];
+        __m256 dy[3];
+        for (int c = 0; c < 3; c++) {
+            yv[c] = qa_load(y[c][i].qs);
+            y8[c] = _mm256_maddubs_epi16(eight, yv[c]);
+            dy[c] = _mm256_set1_ps(qa_f16(y[c][i].d));
+        }
+        #pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            const __m256i q = qa_nibbles32(x[r][i].qs);
+            const __m256 dx = _mm256_set1_ps(qa_f16(x[r][i].d));
+            #pragma GCC unroll 3
+            for (int c = 0; c < 3; c++) {
+                const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q, yv[c]), y8[c]);
+                const __m256i p = _mm256_madd_epi16(p16, ones);
+                acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(dx, dy[c]), _mm256_cvtepi32_ps(p),
+                                            acc[r][c]);
+            }
+        }
+    }
+    for (int r = 0; r < 4; r++) {
+        for (int c = 0; c < 3; c++) {
+            s[r][c] = qa_hsum_ps(acc[r][c]);
+        }
+    }
 }
 
 // Unsigned codes 0..15 (maddubs' unsigned side); the min term m * s_y is summed apart.
@@ -94,19 +132,54 @@ void cpu_vec_dot_q8_0_q8_0_avx2(int n, float *s, const void *vx, const void *vy)
     const struct block_q8_0 *x = vx;
     const struct block_q8_0 *y = vy;
     const int nb = n / QK8_0;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 1 < nb; i += 2) {
-        const __m256i p0 = qa_dot_i8(qa_load(x[i].qs), qa_load(y[i].qs));
-        const __m256i p1 = qa_dot_i8(qa_load(x[i + 1].qs), qa_load(y[i + 1].qs));
-        acc0 = _mm256_fmadd_ps(scale_of(x[i].d, y[i].d), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(scale_of(x[i + 1].d, y[i + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++) {
+        const __m256i p = qa_dot_i8(qa_load(x[i].qs), qa_load(y[i].qs));
+        acc = _mm256_fmadd_ps(scale_of(x[i].d, y[i].d), _mm256_cvtepi32_ps(p), acc);
     }
-    if (i < nb) {
-        const __m256i p0 = qa_dot_i8(qa_load(x[i].qs), qa_load(y[i].qs));
-        acc0 = _mm256_fmadd_ps(scale_of(x[i].d, y[i].d), _mm256_cvtepi32_ps(p0), acc0);
+    *s = qa_hsum_ps(acc);
+}
+
+// As the Q4_0 tile: |x| computed once per weight block, the sign moved onto each column.
+void cpu_vec_dot_tile_q8_0_q8_0_avx2(int n, const void *const vx[4], const void *const vy[3],
+                                     float s[4][3])
+{
+    const struct block_q8_0 *x[4] = {vx[0], vx[1], vx[2], vx[3]};
+    const struct block_q8_0 *y[3] = {vy[0], vy[1], vy[2]};
+    const int nb = n / QK8_0;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[4][3];
+    for (int r = 0; r < 4; r++) {
+        for (int c = 0; c < 3; c++) {
+            acc[r][c] = _mm256_setzero_ps();
+        }
     }
-    *s = qa_hsum_ps(_mm256_add_ps(acc0, acc1));
+    for (int i = 0; i < nb; i++) {
+        __m256i yv[3];
+        __m256 dy[3];
+        for (int c = 0; c < 3; c++) {
+            yv[c] = qa_load(y[c][i].qs);
+            dy[c] = _mm256_set1_ps(qa_f16(y[c][i].d));
+        }
+        #pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            const __m256i q = qa_load(x[r][i].qs);
+            const __m256i aq = _mm256_sign_epi8(q, q);
+            const __m256 dx = _mm256_set1_ps(qa_f16(x[r][i].d));
+            #pragma GCC unroll 3
+            for (int c = 0; c < 3; c++) {
+                const __m256i p16 = _mm256_maddubs_epi16(aq, _mm256_sign_epi8(yv[c], q));
+                const __m256i p = _mm256_madd_epi16(p16, ones);
+                acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(dx, dy[c]), _mm256_cvtepi32_ps(p),
+                                            acc[r][c]);
+            }
+        }
+    }
+    for (int r = 0; r < 4; r++) {
+        for (int c = 0; c < 3; c++) {
+            s[r][c] = qa_hsum_ps(acc[r][c]);
+        }
+    }
 }
 
 void cpu_vec_dot_iq4_nl_q8_0_avx2(int n, float *s, const void *vx, const void *vy)
