@@ -173,8 +173,10 @@ int main(int argc, char **argv)
         if (mode == 0) {
             base = ts;
         }
-        printf("%-15s tg%d: %7.2f tok/s (%+.1f%%)  grammar %9.0f ns/token  %.1f allocs/token\n",
-               names[mode], n_tok, ts, base > 0 ? (ts / base - 1) * 100 : 0, gns, al);
+        printf("%-15s tg%d: %7.2f tok/s (%+.1f%%)  grammar %9.0f ns/token (%.2f%% of a token's "
+               "time)  %.1f allocs/token\n",
+               names[mode], n_tok, ts, base > 0 ? (ts / base - 1) * 100 : 0, gns,
+               ts > 0 ? gns * ts / 1e7 : 0, al);
         if (mode) {
             printf("  output: %.200s\n", out);
         }

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/log.h"
@@ -52,6 +53,9 @@ int cli_serve(int argc, char **argv)
             return cli_fail("serve", "unknown option or missing value: '%s' (see llem serve "
                             "--help)", a);
         }
+    }
+    if (!getenv("LLEM_LOG_LEVEL") && !getenv("LLEM_DEBUG")) {
+        log_set_level(LOG_LEVEL_INFO); // a server says where it listens and logs requests
     }
     struct sched_params sp;
     if (sched_params_from_env(&sp, &eb) != LLEM_OK) {

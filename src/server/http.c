@@ -376,6 +376,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
     if (r->method) { // a request that never reached the handler stage is not counted
         srv_metrics_count(s, r->route, status);
+        log_info("serve: %d %8.3fs %s %s", status,
+                 (double)(time_now_ns() - r->t_start_ns) * 1e-9, r->method, r->url);
     }
     conn_phase(r, CONN_IDLE);
     strbuf_deinit(&r->body);
