@@ -398,7 +398,7 @@ static inline __attribute__((always_inline)) void ktile(enum ktile_type kt, int 
         for (int c = 0; c < 3; c++) {
             const int8_t *q8 = y[c][i].qs;
             __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
-            #pragma GCC unroll 8
+            #pragma GCC unroll 1
             for (int t = 0; t < 8; t++) {
                 const __m256i yv = qa_load(q8 + 32 * t);
                 __m256i p0 = _mm256_maddubs_epi16(code[t][0], yv);
