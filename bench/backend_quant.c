@@ -7,7 +7,7 @@
 // With LLAMA_CPU_LIB=/path/libggml-cpu.so, part 1 also times llama.cpp's own vec_dot kernels
 // (dlopen'ed, same block layouts) on the same hot rows, interleaved with ours.
 // Part 3 (prefill kernels): one thread, a 16-row x 24-column block hot in cache (mul_mat's
-// grid cell) computed with the 4x3 tiles vs one vec_dot per element, in thread CPU time (the
+// grid cell) computed with the kernel tiles vs one vec_dot per element, in thread CPU time (the
 // machine is shared: CPU time does not count the time the thread waits for a core).
 // Usage: bench_backend_quant [-t threads] [-f substr] [-s (skip part 1)] [-m (skip part 2)]
 //        [-x (skip part 3)] [-p prefill_M]
@@ -366,37 +366,46 @@ static double thread_cpu_s(void)
 
 enum { TB_R = 16, TB_C = 24 };
 
-// One 16x24 block: tiles (4x3) or per-element vec_dots; returns a checksum.
+// One 16x24 block as mul_mat computes it: F16 4x3 register tiles, quantized 4 x 24 kernel tiles,
+// or per-element dots; returns a checksum.
 static float tile_block(const struct cpu_vec_dot_entry *e, const struct cpu_vec *v, uint32_t type,
                         int n, const char *w, size_t wrb, const char *y, size_t yrb, bool tiles,
                         float *out)
 {
-    for (int m = 0; m < TB_C; m += 3) {
-        for (int r = 0; r < TB_R; r += 4) {
-            const void *ws[4] = {w + (size_t)r * wrb, w + (size_t)(r + 1) * wrb,
-                                 w + (size_t)(r + 2) * wrb, w + (size_t)(r + 3) * wrb};
-            const void *ys[3] = {y + (size_t)m * yrb, y + (size_t)(m + 1) * yrb,
-                                 y + (size_t)(m + 2) * yrb};
-            float s[4][3];
-            if (type == GGML_TYPE_F16 && tiles) {
-                v->tile4x3_f16(n, (const uint16_t *const *)ws, (const float *const *)ys, s);
-            } else if (tiles) {
-                e->tile(n, ws, ys, s);
-            } else {
+    const void *ys[TB_C];
+    for (int m = 0; m < TB_C; m++) {
+        ys[m] = y + (size_t)m * yrb;
+    }
+    for (int r = 0; r < TB_R; r += 4) {
+        const void *ws[4] = {w + (size_t)r * wrb, w + (size_t)(r + 1) * wrb,
+                             w + (size_t)(r + 2) * wrb, w + (size_t)(r + 3) * wrb};
+        float s[4 * TB_C];
+        if (type == GGML_TYPE_F16 && tiles) {
+            for (int m = 0; m < TB_C; m += 3) {
+                float t[4][3];
+                v->tile4x3_f16(n, (const uint16_t *const *)ws, (const float *const *)(ys + m), t);
                 for (int i = 0; i < 4; i++) {
                     for (int q = 0; q < 3; q++) {
-                        if (type == GGML_TYPE_F16) {
-                            s[i][q] = v->dot_f16_f32(n, ws[i], ys[q]);
-                        } else {
-                            e->vec_dot(n, &s[i][q], ws[i], ys[q]);
-                        }
+                        s[i * TB_C + m + q] = t[i][q];
                     }
                 }
             }
+        } else if (tiles) {
+            e->tile(n, ws, ys, TB_C, s);
+        } else {
             for (int i = 0; i < 4; i++) {
-                for (int q = 0; q < 3; q++) {
-                    out[(m + q) * TB_R + r + i] = s[i][q];
+                for (int q = 0; q < TB_C; q++) {
+                    if (type == GGML_TYPE_F16) {
+                        s[i * TB_C + q] = v->dot_f16_f32(n, ws[i], ys[q]);
+                    } else {
+                        e->vec_dot(n, &s[i * TB_C + q], ws[i], ys[q]);
+                    }
                 }
+            }
+        }
+        for (int i = 0; i < 4; i++) {
+            for (int q = 0; q < TB_C; q++) {
+                out[q * TB_R + r + i] = s[i * TB_C + q];
             }
         }
     }

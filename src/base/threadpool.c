@@ -67,6 +67,16 @@ static void futex_wake(_Atomic unsigned *addr, int n)
     syscall(SYS_futex, (unsigned *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
 
+void threadpool_wait_u32(_Atomic unsigned *addr, unsigned val)
+{
+    futex_wait(addr, val);
+}
+
+void threadpool_wake_u32(_Atomic unsigned *addr)
+{
+    futex_wake(addr, INT_MAX);
+}
+
 // ---- barrier ---------------------------------------------------------------------------------
 
 #define BARRIER_COUNT_MASK 0xFFFFu

@@ -37,6 +37,11 @@ void threadpool_run(struct threadpool *pool, threadpool_fn fn, void *arg, int nt
 // threads of one socket).
 void threadpool_barrier(struct threadpool *pool);
 
+// Futex helpers for waits inside a run (Linux): threadpool_wait_u32 sleeps while *addr == val
+// (it may return early: re-check in a loop); threadpool_wake_u32 wakes every sleeper on addr.
+void threadpool_wait_u32(_Atomic unsigned *addr, unsigned val);
+void threadpool_wake_u32(_Atomic unsigned *addr);
+
 // A standalone barrier for nth threads, usable outside a pool. Reusable immediately.
 struct tp_barrier {
     // phase << 16 | arrivals, in one word and one cache line: an arrival and the release of

@@ -365,7 +365,7 @@ enum llem_err cli_ensure_server(const struct cli_client *c, struct llem_errbuf *
     if (!c->local) {
         return connect_error(c, eb);
     }
-    char exe[PATH_MAX], log_path[PATH_MAX + 32], dir[PATH_MAX];
+    char exe[PATH_MAX], log_path[PATH_MAX + 32], pid_path[PATH_MAX + 32], dir[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0 || !cli_llem_home(dir, sizeof dir - 8)) {
         return connect_error(c, eb);
@@ -376,6 +376,7 @@ enum llem_err cli_ensure_server(const struct cli_client *c, struct llem_errbuf *
     snprintf(dir + dl, sizeof dir - dl, "/logs");
     mkdir(dir, 0755);
     snprintf(log_path, sizeof log_path, "%s/server.log", dir);
+    snprintf(pid_path, sizeof pid_path, "%s/server.pid", dir);
     fprintf(stderr, "starting llem serve in the background (log: %s)\n", log_path);
     fflush(NULL);
     pid_t pid = fork();
@@ -389,6 +390,11 @@ enum llem_err cli_ensure_server(const struct cli_client *c, struct llem_errbuf *
             _exit(0);
         }
         setsid();
+        FILE *pf = fopen(pid_path, "w"); // lets the user (and tests) stop this server
+        if (pf) {
+            fprintf(pf, "%ld\n", (long)getpid());
+            fclose(pf);
+        }
         int in = open("/dev/null", O_RDONLY);
         int out = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (in >= 0) {
@@ -596,7 +602,12 @@ void cli_table_print(const struct cli_table *t, const char *indent)
         for (size_t col = 0; col < nc && r * t->n_cols + col < t->n_cells; col++) {
             const char *cell = t->cells[r * t->n_cols + col];
             fputs(cell ? cell : "", stdout);
-            bool last = col + 1 == nc || r * t->n_cols + col + 1 == t->n_cells;
+            // No padding after the last non-empty cell of a row (no trailing blanks).
+            bool last = true;
+            for (size_t k = col + 1; k < nc && r * t->n_cols + k < t->n_cells; k++) {
+                const char *next = t->cells[r * t->n_cols + k];
+                last = last && (!next || !next[0]);
+            }
             if (!last) {
                 for (size_t k = text_width(cell); k < widths[col] + 4; k++) {
                     putchar(' ');

@@ -35,8 +35,8 @@ enum llem_err cli_client_init(struct cli_client *c, struct llem_errbuf *eb);
 bool cli_server_up(const struct cli_client *c);
 // Makes sure a server answers: when none does and the address is local, starts `llem serve`
 // (this executable) in the background, detached from the terminal's signals, with its output
-// appended to ~/.llem/logs/server.log, and waits up to ~15 s for /api/version. LLEM_EIO with
-// the "could not connect" message otherwise.
+// appended to ~/.llem/logs/server.log (its pid in server.pid there), and waits up to ~15 s
+// for /api/version. LLEM_EIO with the "could not connect" message otherwise.
 enum llem_err cli_ensure_server(const struct cli_client *c, struct llem_errbuf *eb);
 
 // One request with a JSON body (req may be NULL: no body) whose answer is one JSON value.

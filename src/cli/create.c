@@ -181,9 +181,27 @@ static enum llem_err build_request(const struct cli_client *c, struct cli_progre
                                    const struct store_modelfile *mf, const char *dir,
                                    cJSON *req, struct llem_errbuf *eb)
 {
+    // PARAMETER lines first: a bad one fails before anything is uploaded or printed.
+    char *params = NULL;
+    enum llem_err e = store_modelfile_params_json(mf, &params, eb);
+    if (e != LLEM_OK) {
+        return e;
+    }
+    if (params) {
+        cJSON *pj = cJSON_Parse(params);
+        if (pj && cJSON_GetArraySize(pj) > 0) {
+            cJSON_AddItemToObject(req, "parameters", pj);
+        } else {
+            cJSON_Delete(pj);
+        }
+        llem_free(params);
+    }
+    cJSON *st0 = cJSON_CreateObject();
+    cJSON_AddStringToObject(st0, "status", "gathering model components");
+    cli_progress_update(p, st0);
+    cJSON_Delete(st0);
     cJSON *files = cJSON_CreateObject(), *adapters = cJSON_CreateObject();
     cJSON *licenses = cJSON_CreateArray(), *messages = cJSON_CreateArray();
-    enum llem_err e = LLEM_OK;
     for (size_t i = 0; e == LLEM_OK && i < mf->n; i++) {
         const struct store_mf_line *l = &mf->lines[i];
         switch (l->cmd) {
@@ -216,19 +234,6 @@ static enum llem_err build_request(const struct cli_client *c, struct cli_progre
         default: break;
         }
     }
-    char *params = NULL;
-    if (e == LLEM_OK) {
-        e = store_modelfile_params_json(mf, &params, eb);
-    }
-    if (e == LLEM_OK && params) {
-        cJSON *pj = cJSON_Parse(params);
-        if (pj && cJSON_GetArraySize(pj) > 0) {
-            cJSON_AddItemToObject(req, "parameters", pj);
-        } else {
-            cJSON_Delete(pj);
-        }
-    }
-    llem_free(params);
     cJSON *items[] = {files, adapters, licenses, messages};
     const char *keys[] = {"files", "adapters", "license", "messages"};
     for (int i = 0; i < 4; i++) {
@@ -312,10 +317,6 @@ int cli_create(int argc, char **argv)
     cli_progress_init(&p);
     cJSON *req = cJSON_CreateObject();
     cJSON_AddStringToObject(req, "model", name);
-    cJSON *st0 = cJSON_CreateObject();
-    cJSON_AddStringToObject(st0, "status", "gathering model components");
-    cli_progress_update(&p, st0);
-    cJSON_Delete(st0);
     cli_interrupted = 0;
     cli_catch_sigint(true);
     e = build_request(&c, &p, &mf, dir, req, &eb);

@@ -171,7 +171,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
         i += takes;
     }
     if (!o->path) {
-        usage(stderr);
+        cli_fail("run", "missing MODEL or FILE.gguf (try 'llem run --help')");
         return 1;
     }
     return 0;

@@ -46,6 +46,8 @@ struct runner {
     size_t piece_cap;
     int32_t rr;
     uint64_t use_clock;
+    pthread_mutex_t gv_mu;          // builds gv once
+    struct grammar_vocab *gv;       // shared by the grammars of every task (runner_grammar_vocab)
 
     pthread_t thread;
     bool started;
@@ -253,7 +255,7 @@ static void slot_start(struct runner *r, struct runner_task *t)
     s->got_first = false;
     s->n_fed = 0;
     s->out_row = -1;
-    tok_stream_init(&s->ts, r->vocab, false);
+    tok_stream_init(&s->ts, r->vocab, t->render_special);
     s->ts.strip_space = false; // a completion continues the prompt: keep its leading space
     s->n_pend = 0;
     s->last_used = ++r->use_clock;
@@ -294,12 +296,45 @@ static void slot_shift(struct runner *r, struct slot *s)
 
 // ---- sampling ----------------------------------------------------------------------------------
 
+// Tokens of slack before finish mode: a token in normal mode may raise the bytes still needed
+// (an opening bracket or quote needs its closing one), while every finish-mode token lowers it
+// by at least one.
+#define GRAMMAR_FINISH_MARGIN 8
+
+// Samples the next token, through the task's grammar when it has one (accepted into it).
+static enum llem_err task_sample(const struct runner *r, struct slot *s, const float *logits,
+                                 llem_token *tok, struct llem_errbuf *eb)
+{
+    struct runner_task *t = s->task;
+    if (!t->grammar) {
+        return sampler_sample(t->smp, logits, tok, eb);
+    }
+    int32_t left = s->limit - s->n_gen;
+    int32_t need = grammar_min_remaining(t->grammar);
+    // Still waiting for the trigger (complete with bytes still needed only then): when the
+    // budget gets short, the trigger is forced so the constrained part can follow.
+    bool pending = grammar_is_complete(t->grammar) && need > 0;
+    if (pending && t->i_trig < t->n_trig_toks &&
+        (t->i_trig > 0 || left <= need + t->n_trig_toks + GRAMMAR_FINISH_MARGIN)) {
+        *tok = t->trig_toks[t->i_trig++];
+        return grammar_accept(t->grammar, *tok, eb);
+    }
+    grammar_set_finish(t->grammar, left <= need + GRAMMAR_FINISH_MARGIN);
+    enum llem_err e = grammar_sample(t->grammar, t->smp, logits, tok, eb);
+    if (e == LLEM_OK && pending && t->i_trig < t->n_trig_toks && tok_is_eog(r->vocab, *tok)) {
+        // an end before the trigger would leave the constrained part out: close thinking instead
+        *tok = t->trig_toks[t->i_trig++];
+        e = grammar_accept(t->grammar, *tok, eb);
+    }
+    return e;
+}
+
 static void slot_sample(struct runner *r, struct slot *s, const float *logits)
 {
     struct runner_task *t = s->task;
     struct llem_errbuf eb = {0};
     llem_token tok;
-    if (!logits || sampler_sample(t->smp, logits, &tok, &eb) != LLEM_OK) {
+    if (!logits || task_sample(r, s, logits, &tok, &eb) != LLEM_OK) {
         slot_fail(r, s, logits ? eb.code : LLEM_EINTERNAL,
                   logits ? eb.msg : "no logits for a sequence");
         return;
@@ -342,6 +377,10 @@ static void slot_sample(struct runner *r, struct slot *s, const float *logits)
     }
     if (stop) {
         slot_done(r, s, "stop", true);
+        return;
+    }
+    if (t->grammar && grammar_is_finished(t->grammar)) {
+        slot_done(r, s, "stop", false); // only an end token could follow: spare the decode
         return;
     }
     if (s->n_gen >= s->limit) {
@@ -537,7 +576,9 @@ static void runner_destroy(struct runner *r)
     llem_free(r->b_out);
     llem_free(r->admit_task);
     llem_free(r->piece);
+    grammar_vocab_free(r->gv);
     model_ctx_free(r->ctx);
+    pthread_mutex_destroy(&r->gv_mu);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
     llem_free(r);
@@ -564,6 +605,7 @@ enum llem_err runner_new(struct model *m, const struct tok_vocab *vocab,
         return llem_errf(eb, LLEM_ENOMEM, "out of memory");
     }
     pthread_mutex_init(&r->mu, NULL);
+    pthread_mutex_init(&r->gv_mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     r->m = m;
     r->vocab = vocab;
@@ -669,7 +711,21 @@ static enum llem_err task_fill(struct runner *r, struct runner_task *t,
     if (rc != LLEM_OK) {
         return rc;
     }
-    if (tp->filter) {
+    t->render_special = tp->render_special;
+    if (tp->n_trigger_tokens > 0 && tp->trigger_tokens && t->grammar) {
+        t->trig_toks = llem_malloc((size_t)tp->n_trigger_tokens * sizeof *t->trig_toks);
+        if (!t->trig_toks) {
+            return llem_errf(eb, LLEM_ENOMEM, "out of memory");
+        }
+        for (int32_t i = 0; i < tp->n_trigger_tokens; i++) {
+            if (tp->trigger_tokens[i] < 0 || tp->trigger_tokens[i] >= r->n_vocab) {
+                return llem_errf(eb, LLEM_EINVAL, "trigger token outside the vocabulary");
+            }
+            t->trig_toks[i] = tp->trigger_tokens[i];
+        }
+        t->n_trig_toks = tp->n_trigger_tokens;
+    }
+    if (!t->grammar && tp->filter) {
         sampler_set_filter(t->smp, tp->filter, tp->filter_user);
     }
     for (int32_t i = 0; i < t->n_prompt; i++) {
@@ -684,12 +740,14 @@ enum llem_err runner_submit(struct runner *r, const struct runner_task_params *t
     *out = NULL;
     struct runner_task *t = llem_calloc(1, sizeof *t);
     if (!t) {
+        grammar_free(tp->grammar);
         return llem_errf(eb, LLEM_ENOMEM, "out of memory");
     }
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->cv, NULL);
     atomic_init(&t->refs, 2);
     atomic_init(&t->cancel, false);
+    t->grammar = tp->grammar; // owned from here on, whatever happens
     enum llem_err rc = task_fill(r, t, tp, eb);
     if (rc != LLEM_OK) {
         runner_task_free_(t);
@@ -739,4 +797,24 @@ void runner_hold(struct runner *r, bool hold)
     r->hold = hold;
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
+}
+
+static size_t gv_piece(void *user, int32_t id, char *buf, size_t cap, bool *eog)
+{
+    const struct tok_vocab *v = user;
+    *eog = tok_is_eog(v, id);
+    return tok_piece(v, id, false, buf, cap);
+}
+
+enum llem_err runner_grammar_vocab(struct runner *r, const struct grammar_vocab **out,
+                                   struct llem_errbuf *eb)
+{
+    enum llem_err e = LLEM_OK;
+    pthread_mutex_lock(&r->gv_mu);
+    if (!r->gv) {
+        e = grammar_vocab_new(&r->gv, r->n_vocab, gv_piece, (void *)r->vocab, eb);
+    }
+    *out = r->gv;
+    pthread_mutex_unlock(&r->gv_mu);
+    return e;
 }

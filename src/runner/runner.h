@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "model/model.h"
+#include "sampler/grammar.h"
 #include "sampler/sampler.h"
 #include "tokenizer/tokenizer.h"
 
@@ -44,8 +45,24 @@ struct runner_task_params {
     const char *const *stops; // copied
     int32_t n_stops;
     bool want_context;        // report the final token list (Ollama's `context` field)
-    sampler_filter_fn filter; // optional token filter (grammar), called on the runner thread
-    void *filter_user;
+    sampler_filter_fn filter; // optional token filter, called on the runner thread (ignored
+    void *filter_user;        // when grammar is set)
+    // Optional grammar constraint, made with grammar_new over THIS runner's
+    // runner_grammar_vocab() (another vocabulary is undefined behaviour). Ownership
+    // passes to runner_submit in every case (freed on error too). Each token is sampled with
+    // grammar_sample and accepted; finish mode is switched on near num_predict so a limited
+    // output still completes; end of generation is allowed only once the grammar is complete,
+    // and a finished grammar (nothing more possible) ends the task with "stop".
+    struct grammar *grammar;
+    // With a grammar that waits for a trigger (grammar_set_trigger, e.g. "</think>"): the
+    // trigger's tokens, forced one by one once the budget left is only what the trigger and
+    // the grammar still need, so a num_predict-limited output still ends with a complete
+    // constrained part. Copied; may be NULL.
+    const llem_token *trigger_tokens;
+    int32_t n_trigger_tokens;
+    // Render control tokens as their text in the pieces (EOG tokens never appear), for output
+    // parsers that look for "<|python_tag|>", "<|channel|>", "[TOOL_CALLS]"; false: plain text.
+    bool render_special;
 };
 
 enum runner_event_kind {
@@ -109,6 +126,12 @@ struct runner_status {
 };
 void runner_status(struct runner *r, struct runner_status *st);
 int32_t runner_n_ctx(const struct runner *r);
+
+// The grammar vocabulary (byte trie of the pieces, control tokens empty) of the runner's
+// tokenizer: built on first use (tens of ms), then shared by every request until runner_free.
+// Thread-safe. LLEM_ENOMEM.
+enum llem_err runner_grammar_vocab(struct runner *r, const struct grammar_vocab **out,
+                                   struct llem_errbuf *eb);
 
 // While held, queued tasks are not admitted to slots (running ones go on); releasing admits
 // every waiting task at the next step, so tests can make N tasks start in the same batch.

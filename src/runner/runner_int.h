@@ -17,6 +17,10 @@ struct runner_task {
     int32_t n_stops;
     bool want_context;
     struct sampler *smp;
+    struct grammar *grammar; // owned; used by the runner thread only
+    llem_token *trig_toks;   // forced to reach the grammar's trigger (see runner.h)
+    int32_t n_trig_toks, i_trig; // i_trig: next one to force (runner thread)
+    bool render_special;
     int64_t t_submit;
     llem_token *gen; // generated tokens (want_context only), runner thread
     int32_t n_gen, cap_gen;

@@ -21,6 +21,8 @@ void runner_task_free_(struct runner_task *t)
     }
     llem_free(t->stops);
     sampler_free(t->smp);
+    grammar_free(t->grammar); // does not touch the vocabulary, which may be gone by now
+    llem_free(t->trig_toks);
     llem_free(t->text);
     llem_free(t->gen);
     if (t->has_final && !t->final_taken) {

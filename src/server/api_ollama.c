@@ -10,6 +10,7 @@
 #include "base/alloc.h"
 #include "base/sha256.h"
 #include "server/server_int.h"
+#include "store/store.h"
 
 enum MHD_Result api_root(struct srv *s, struct http_req *r)
 {
@@ -26,13 +27,6 @@ enum MHD_Result api_version(struct srv *s, struct http_req *r)
     return http_reply(r, 200, "application/json; charset=utf-8", body, (size_t)n);
 }
 
-enum MHD_Result api_store_todo(struct srv *s, struct http_req *r)
-{
-    (void)s;
-    return http_reply_error(r, 501, "%s %s is not implemented yet: it needs the model store",
-                            r->method, r->url);
-}
-
 enum MHD_Result api_embed(struct srv *s, struct http_req *r)
 {
     (void)s;
@@ -42,11 +36,15 @@ enum MHD_Result api_embed(struct srv *s, struct http_req *r)
 
 // Fields every generation route shares: model, stream, keep_alive, options, think, format,
 // truncate, shift, logprobs.
-static enum llem_err common_fields(const cJSON *j, struct gen_req *g, struct llem_errbuf *eb)
+static enum llem_err common_fields(struct srv *s, const cJSON *j, struct gen_req *g,
+                                   struct llem_errbuf *eb)
 {
     enum llem_err e = json_get_str(j, "model", &g->model, eb);
     if (e == LLEM_OK && (!g->model || !g->model[0])) {
         e = llem_errf(eb, LLEM_EINVAL, "model is required");
+    }
+    if (e == LLEM_OK) {
+        e = gen_apply_model(s, g, eb); // the model's PARAMETERs, under the request's options
     }
     if (e == LLEM_OK) {
         e = json_get_bool(j, "stream", &g->stream, NULL, eb);
@@ -63,8 +61,18 @@ static enum llem_err common_fields(const cJSON *j, struct gen_req *g, struct lle
             g->think_set = true;
             g->think = cJSON_IsTrue(think);
         } else if (cJSON_IsString(think)) {
-            e = llem_errf(eb, LLEM_EINVAL, "think value \"%.20s\" is not supported for this "
-                          "model", think->valuestring);
+            const char *t = think->valuestring;
+            if (!strcmp(t, "true") || !strcmp(t, "false")) {
+                g->think_set = true;
+                g->think = t[0] == 't';
+            } else if (!strcmp(t, "low") || !strcmp(t, "medium") || !strcmp(t, "high")) {
+                g->think_set = true; // a level: harmony models only (checked with the template)
+                g->think = true;
+                g->think_level = t;
+            } else {
+                e = llem_errf(eb, LLEM_EINVAL, "invalid think value: \"%.20s\" (must be "
+                              "\"high\", \"medium\", \"low\", true, or false)", t);
+            }
         } else {
             e = llem_errf(eb, LLEM_EINVAL, "field \"think\": expected a bool or a string");
         }
@@ -77,9 +85,11 @@ static enum llem_err common_fields(const cJSON *j, struct gen_req *g, struct lle
         } else if (!cJSON_IsString(fmt) && !cJSON_IsObject(fmt)) {
             e = llem_errf(eb, LLEM_EINVAL, "invalid format");
         } else {
-            e = llem_errf(eb, LLEM_EUNSUPPORTED, "structured output (format) is not "
-                          "implemented yet");
+            g->format = fmt; // compiled in gen_run: an unsupported schema is a 400 there
         }
+    }
+    if (e == LLEM_OK) {
+        e = json_get_str(j, "grammar", &g->grammar, eb); // llem extension (GBNF)
     }
     bool shift = true, logprobs = false;
     int64_t top_lp = 0;
@@ -120,7 +130,7 @@ enum MHD_Result api_generate(struct srv *s, struct http_req *r)
     struct gen_req g;
     gen_req_init(&g, GEN_GENERATE);
     struct llem_errbuf eb = {0};
-    enum llem_err e = common_fields(j, &g, &eb);
+    enum llem_err e = common_fields(s, j, &g, &eb);
     const char *suffix = NULL;
     if (e == LLEM_OK) {
         e = json_get_str(j, "prompt", &g.prompt, &eb);
@@ -160,6 +170,7 @@ enum MHD_Result api_generate(struct srv *s, struct http_req *r)
     } else {
         res = gen_run(s, r, &g);
     }
+    gen_req_deinit(&g);
     cJSON_Delete(j);
     return res;
 }
@@ -187,7 +198,7 @@ enum MHD_Result api_chat(struct srv *s, struct http_req *r)
     struct gen_req g;
     gen_req_init(&g, GEN_CHAT);
     struct llem_errbuf eb = {0};
-    enum llem_err e = common_fields(j, &g, &eb);
+    enum llem_err e = common_fields(s, j, &g, &eb);
     cJSON *msgs = cJSON_GetObjectItemCaseSensitive(j, "messages");
     if (e == LLEM_OK) {
         if (!msgs || cJSON_IsNull(msgs)) {
@@ -213,6 +224,7 @@ enum MHD_Result api_chat(struct srv *s, struct http_req *r)
         g.messages = msgs;
         res = gen_run(s, r, &g);
     }
+    gen_req_deinit(&g);
     cJSON_Delete(j);
     return res;
 }
@@ -244,15 +256,19 @@ enum MHD_Result api_tags(struct srv *s, struct http_req *r)
     int32_t n = models_list(s, ms, MAX_LISTED);
     for (int32_t i = 0; i < n; i++) {
         cJSON *o = cJSON_CreateObject();
-        char ts[64], hex[SHA256_HEX_BYTES];
+        char ts[64], hex[80];
         json_time_rfc3339(ms[i].mtime_unix * 1000000000LL, ts, sizeof ts);
-        file_digest(&ms[i], hex);
+        if (ms[i].from_store) {
+            snprintf(hex, sizeof hex, "%s", ms[i].digest);
+        } else {
+            file_digest(&ms[i], hex);
+        }
         cJSON_AddStringToObject(o, "name", ms[i].name);
         cJSON_AddStringToObject(o, "model", ms[i].name);
         cJSON_AddStringToObject(o, "modified_at", ts);
         cJSON_AddNumberToObject(o, "size", (double)ms[i].size);
         cJSON_AddStringToObject(o, "digest", hex);
-        models_details(ms[i].path, cJSON_AddObjectToObject(o, "details"));
+        models_entry_details(&ms[i], cJSON_AddObjectToObject(o, "details"));
         cJSON_AddItemToArray(arr, o);
     }
     enum MHD_Result res = http_reply_cjson(r, 200, root);
@@ -264,6 +280,9 @@ enum MHD_Result api_tags(struct srv *s, struct http_req *r)
 enum MHD_Result api_show(struct srv *s, struct http_req *r)
 {
     enum MHD_Result res;
+    if (api_body_has_nul(r)) {
+        return http_reply_error(r, 400, "invalid request: NUL characters are not allowed");
+    }
     cJSON *j = json_parse_body(r, &res);
     if (!j) {
         return res;
@@ -282,17 +301,23 @@ enum MHD_Result api_show(struct srv *s, struct http_req *r)
         e = json_get_bool(j, "verbose", &verbose, NULL, &eb);
     }
     char path[1024];
+    struct store_model *sm = NULL;
     if (e == LLEM_OK) {
-        e = models_resolve(s, model, path, sizeof path, &eb);
+        e = models_store_lookup(s, model, &sm, &eb);
+        if (e == LLEM_ENOTFOUND || e == LLEM_EINVAL) {
+            e = models_resolve(s, model, path, sizeof path, &eb);
+        }
     }
     cJSON *out = cJSON_CreateObject();
     if (e == LLEM_OK && !out) {
         e = llem_errf(&eb, LLEM_ENOMEM, "out of memory");
     }
     if (e == LLEM_OK) {
-        e = models_show(s, path, verbose, out, &eb);
+        e = sm ? models_show_store(s, sm, verbose, out, &eb)
+               : models_show(s, path, verbose, out, &eb);
     }
     res = e == LLEM_OK ? http_reply_cjson(r, 200, out) : srv_reply_err(r, &eb);
+    store_model_free(sm);
     cJSON_Delete(out);
     cJSON_Delete(j);
     return res;
@@ -312,7 +337,7 @@ enum MHD_Result api_ps(struct srv *s, struct http_req *r)
     for (int32_t i = 0; i < n; i++) {
         const struct sched_model_info *m = &info[i];
         cJSON *o = cJSON_CreateObject();
-        char disp[256], ts[64], hex[SHA256_HEX_BYTES];
+        char disp[256], ts[64], hex[80];
         models_display(m->name, disp, sizeof disp);
         cJSON_AddStringToObject(o, "name", disp);
         cJSON_AddStringToObject(o, "model", disp);
@@ -325,8 +350,29 @@ enum MHD_Result api_ps(struct srv *s, struct http_req *r)
             me.mtime_unix = (int64_t)st.st_mtime;
         }
         file_digest(&me, hex);
+        struct store_model *sm = NULL;
+        struct llem_errbuf seb;
+        cJSON *details = cJSON_AddObjectToObject(o, "details");
+        if (models_store_lookup(s, m->name, &sm, &seb) == LLEM_OK &&
+            !strcmp(sm->model_path, m->path)) {
+            // The same identity and details as /api/tags gives the store model.
+            const char *d = sm->digest;
+            snprintf(hex, sizeof hex, "%s", strncmp(d, "sha256:", 7) ? d : d + 7);
+            struct model_entry se = {.from_store = true};
+            const struct store_details *dt = &sm->details;
+            snprintf(se.family, sizeof se.family, "%s", dt->family ? dt->family : "");
+            snprintf(se.parameter_size, sizeof se.parameter_size, "%s",
+                     dt->parameter_size ? dt->parameter_size : "");
+            snprintf(se.quantization_level, sizeof se.quantization_level, "%s",
+                     dt->quantization_level ? dt->quantization_level : "");
+            snprintf(se.parent_model, sizeof se.parent_model, "%s",
+                     dt->parent_model ? dt->parent_model : "");
+            models_entry_details(&se, details);
+        } else {
+            models_details(m->path, details);
+        }
+        store_model_free(sm);
         cJSON_AddStringToObject(o, "digest", hex);
-        models_details(m->path, cJSON_AddObjectToObject(o, "details"));
         // Never expiring: Ollama reports a far-future time; keep the field a valid time.
         int64_t exp = m->expires_at_unix_ns ? m->expires_at_unix_ns
                                             : (int64_t)4102444800LL * 1000000000LL;

@@ -10,11 +10,15 @@
 #include "server/server_int.h"
 
 // Fields /v1/chat/completions and /v1/completions share.
-static enum llem_err oai_common(const cJSON *j, struct gen_req *g, struct llem_errbuf *eb)
+static enum llem_err oai_common(struct srv *s, const cJSON *j, struct gen_req *g,
+                                struct llem_errbuf *eb)
 {
     enum llem_err e = json_get_str(j, "model", &g->model, eb);
     if (e == LLEM_OK && (!g->model || !g->model[0])) {
         e = llem_errf(eb, LLEM_EINVAL, "model is required");
+    }
+    if (e == LLEM_OK) {
+        e = gen_apply_model(s, g, eb); // the model's PARAMETERs, under the request's fields
     }
     if (e == LLEM_OK) {
         e = json_get_bool(j, "stream", &g->stream, NULL, eb);
@@ -66,15 +70,49 @@ static enum llem_err oai_common(const cJSON *j, struct gen_req *g, struct llem_e
         if (!cJSON_IsObject(rf) || json_get_str(rf, "type", &type, eb) != LLEM_OK) {
             e = llem_errf(eb, LLEM_EINVAL, "field \"response_format\": expected an object");
         } else if (type && strcmp(type, "text")) {
-            e = llem_errf(eb, LLEM_EUNSUPPORTED, "response_format %.32s is not implemented yet",
-                          type);
+            g->format = rf; // json_object / json_schema: compiled in gen_run (400 if unsupported)
+            g->format_openai = true;
         }
+    }
+    if (e == LLEM_OK) {
+        e = json_get_str(j, "grammar", &g->grammar, eb); // llem extension (GBNF)
     }
     const cJSON *lp = cJSON_GetObjectItemCaseSensitive(j, "logprobs");
     if (e == LLEM_OK && lp && (cJSON_IsTrue(lp) || (cJSON_IsNumber(lp) && lp->valuedouble > 0))) {
         e = llem_errf(eb, LLEM_EUNSUPPORTED, "logprobs are not implemented yet");
     }
     return e;
+}
+
+// An assistant message's tool_calls carry their arguments as a JSON string in OpenAI's shape;
+// chat templates expect an object (`arguments | tojson`), as Ollama's middleware gives them.
+static enum llem_err tool_call_args_to_objects(cJSON *m, int i, struct llem_errbuf *eb)
+{
+    cJSON *calls = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
+    if (!calls || cJSON_IsNull(calls)) {
+        return LLEM_OK;
+    }
+    if (!cJSON_IsArray(calls)) {
+        return llem_errf(eb, LLEM_EINVAL, "messages[%d]: \"tool_calls\" must be an array", i);
+    }
+    cJSON *c;
+    cJSON_ArrayForEach(c, calls)
+    {
+        cJSON *fn = cJSON_GetObjectItemCaseSensitive(c, "function");
+        cJSON *args = cJSON_IsObject(fn) ? cJSON_GetObjectItemCaseSensitive(fn, "arguments")
+                                         : NULL;
+        if (!cJSON_IsString(args)) {
+            continue;
+        }
+        cJSON *obj = cJSON_Parse(args->valuestring);
+        if (!cJSON_IsObject(obj)) {
+            cJSON_Delete(obj);
+            return llem_errf(eb, LLEM_EINVAL, "messages[%d]: tool call arguments are not a "
+                             "JSON object", i);
+        }
+        cJSON_ReplaceItemInObjectCaseSensitive(fn, "arguments", obj);
+    }
+    return LLEM_OK;
 }
 
 // Flattens content parts ([{"type":"text","text":...}]) into one string, maps "developer" to
@@ -94,6 +132,10 @@ static enum llem_err normalize_messages(cJSON *msgs, struct llem_errbuf *eb)
         cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
         if (cJSON_IsString(role) && !strcmp(role->valuestring, "developer")) {
             cJSON_SetValuestring(role, "system");
+        }
+        enum llem_err te = tool_call_args_to_objects(m, i, eb);
+        if (te != LLEM_OK) {
+            return te;
         }
         cJSON *c = cJSON_GetObjectItemCaseSensitive(m, "content");
         if (cJSON_IsArray(c)) {
@@ -136,7 +178,7 @@ enum MHD_Result api_oai_chat(struct srv *s, struct http_req *r)
     struct gen_req g;
     gen_req_init(&g, GEN_OAI_CHAT);
     struct llem_errbuf eb = {0};
-    enum llem_err e = oai_common(j, &g, &eb);
+    enum llem_err e = oai_common(s, j, &g, &eb);
     cJSON *msgs = cJSON_GetObjectItemCaseSensitive(j, "messages");
     if (e == LLEM_OK) {
         e = normalize_messages(msgs, &eb);
@@ -156,9 +198,19 @@ enum MHD_Result api_oai_chat(struct srv *s, struct http_req *r)
     if (e == LLEM_OK) {
         e = json_get_str(j, "reasoning_effort", &effort, &eb);
     }
+    const cJSON *reasoning = cJSON_GetObjectItemCaseSensitive(j, "reasoning");
+    if (e == LLEM_OK && !effort && cJSON_IsObject(reasoning)) {
+        e = json_get_str(reasoning, "effort", &effort, &eb);
+    }
     if (e == LLEM_OK && effort) {
         g.think_set = true;
         g.think = strcmp(effort, "none") != 0;
+        if (!strcmp(effort, "low") || !strcmp(effort, "medium") || !strcmp(effort, "high")) {
+            g.think_level = effort; // harmony templates take it; others just think
+        } else if (g.think) {
+            e = llem_errf(&eb, LLEM_EINVAL, "invalid reasoning effort \"%.20s\" (must be "
+                          "\"high\", \"medium\", \"low\" or \"none\")", effort);
+        }
     }
     if (e != LLEM_OK) {
         res = srv_reply_err(r, &eb);
@@ -166,6 +218,7 @@ enum MHD_Result api_oai_chat(struct srv *s, struct http_req *r)
         g.messages = msgs;
         res = gen_run(s, r, &g);
     }
+    gen_req_deinit(&g);
     cJSON_Delete(j);
     return res;
 }
@@ -180,7 +233,7 @@ enum MHD_Result api_oai_completions(struct srv *s, struct http_req *r)
     struct gen_req g;
     gen_req_init(&g, GEN_OAI_COMPLETION);
     struct llem_errbuf eb = {0};
-    enum llem_err e = oai_common(j, &g, &eb);
+    enum llem_err e = oai_common(s, j, &g, &eb);
     const char *suffix = NULL;
     if (e == LLEM_OK) {
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "prompt");
@@ -202,6 +255,7 @@ enum MHD_Result api_oai_completions(struct srv *s, struct http_req *r)
     } else {
         res = gen_run(s, r, &g);
     }
+    gen_req_deinit(&g);
     cJSON_Delete(j);
     return res;
 }

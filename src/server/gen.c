@@ -10,7 +10,9 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/timeutil.h"
+#include "sampler/grammar.h"
 #include "server/gen_int.h"
+#include "store/store.h"
 #include "tokenizer/tokenizer.h"
 
 void gen_req_init(struct gen_req *g, enum gen_api api)
@@ -27,6 +29,14 @@ void gen_req_init(struct gen_req *g, enum gen_api api)
         g->sp.top_p = 1.0f;
         g->stream = false;
     }
+}
+
+void gen_req_deinit(struct gen_req *g)
+{
+    store_model_free(g->smodel);
+    g->smodel = NULL;
+    cJSON_Delete(g->model_params);
+    g->model_params = NULL;
 }
 
 enum opt_kind { OPT_INT, OPT_FLOAT, OPT_BOOL, OPT_STOP };
@@ -186,6 +196,46 @@ enum llem_err gen_parse_options(struct gen_req *g, const cJSON *opts, struct lle
     return LLEM_OK;
 }
 
+enum llem_err gen_apply_model(struct srv *s, struct gen_req *g, struct llem_errbuf *eb)
+{
+    struct store_model *m = NULL;
+    struct llem_errbuf seb = {0};
+    enum llem_err e = models_store_lookup(s, g->model, &m, &seb);
+    if (e == LLEM_ENOTFOUND || e == LLEM_EINVAL) {
+        return LLEM_OK; // an alias or a path (models_resolve decides, 404 / 400 there)
+    }
+    if (e != LLEM_OK) {
+        return llem_errf(eb, e, "%s", seb.msg);
+    }
+    if (m->adapter_path) {
+        e = llem_errf(eb, LLEM_EINVAL, "model '%s' has an ADAPTER layer: adapters (LoRA) are "
+                      "not supported yet", m->name);
+        store_model_free(m);
+        return e;
+    }
+    gen_req_deinit(g);
+    g->smodel = m;
+    if (!m->params_json) {
+        return LLEM_OK;
+    }
+    g->model_params = cJSON_Parse(m->params_json);
+    if (!cJSON_IsObject(g->model_params)) {
+        log_warn("serve: model '%s': its params layer is not a JSON object (ignored)", m->name);
+        return LLEM_OK;
+    }
+    float temp = g->sp.temperature, top_p = g->sp.top_p;
+    e = gen_parse_options(g, g->model_params, eb);
+    if (e != LLEM_OK) {
+        return llem_errf(eb, LLEM_EINVAL, "model '%s' parameters: %s", m->name, eb->msg);
+    }
+    if (g->api == GEN_OAI_CHAT || g->api == GEN_OAI_COMPLETION) {
+        // Ollama's /v1 middleware always sends temperature and top_p (default 1).
+        g->sp.temperature = temp;
+        g->sp.top_p = top_p;
+    }
+    return LLEM_OK;
+}
+
 enum llem_err gen_check_messages(const cJSON *msgs, struct llem_errbuf *eb)
 {
     if (!cJSON_IsArray(msgs)) {
@@ -235,6 +285,8 @@ static void job_free_now(struct gen_job *j)
     atomic_fetch_sub(&j->s->inflight, 1);
     strbuf_deinit(&j->out);
     strbuf_deinit(&j->text);
+    strbuf_deinit(&j->thinking);
+    gen_parse_deinit(&j->parse);
     llem_free(j->context);
     llem_free(j);
 }
@@ -324,21 +376,108 @@ static enum llem_err tokenize(const struct tok_vocab *v, const char *text, size_
     return llem_errf(eb, LLEM_EINTERNAL, "tokenizer size mismatch");
 }
 
+static void add_msg(cJSON *msgs, const char *role, const char *content)
+{
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "role", role);
+    cJSON_AddStringToObject(m, "content", content);
+    cJSON_AddItemToArray(msgs, m);
+}
+
+// A store model's layers around the request, as Ollama does: generate gets [system (the
+// request's, else the model's)] + MESSAGE history (unless `context` continues an answer) +
+// the prompt; chat gets the history before the request's messages and the model's system
+// prompt first unless the request starts with one. The Go TEMPLATE (generate: the request's
+// `template` first) renders it; without one, the GGUF's template does.
+static enum llem_err build_store_prompt(const struct gen_req *g, const struct sched_lease *L,
+                                        struct strbuf *text, struct llem_errbuf *eb)
+{
+    const struct store_model *m = g->smodel;
+    bool chat = g->api == GEN_CHAT || g->api == GEN_OAI_CHAT;
+    if (!chat && g->raw) {
+        return strbuf_append_str(text, g->prompt ? g->prompt : "");
+    }
+    cJSON *msgs = cJSON_CreateArray();
+    cJSON *hist = m->messages_json ? cJSON_Parse(m->messages_json) : NULL;
+    if (!msgs) {
+        cJSON_Delete(hist);
+        return llem_errf(eb, LLEM_ENOMEM, "out of memory");
+    }
+    const cJSON *it;
+    if (!chat) {
+        const char *sys = g->system && g->system[0] ? g->system : m->system_text;
+        if (sys && sys[0]) {
+            add_msg(msgs, "system", sys);
+        }
+        if (!g->context) {
+            cJSON_ArrayForEach(it, hist)
+            {
+                cJSON_AddItemToArray(msgs, cJSON_Duplicate(it, true));
+            }
+        }
+        add_msg(msgs, "user", g->prompt ? g->prompt : "");
+    } else {
+        const cJSON *first = cJSON_GetArrayItem(g->messages, 0);
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(first, "role");
+        if (m->system_text && m->system_text[0] &&
+            !(cJSON_IsString(role) && !strcmp(role->valuestring, "system"))) {
+            add_msg(msgs, "system", m->system_text);
+        }
+        cJSON_ArrayForEach(it, hist)
+        {
+            cJSON_AddItemToArray(msgs, cJSON_Duplicate(it, true));
+        }
+        cJSON_ArrayForEach(it, g->messages)
+        {
+            cJSON_AddItemToArray(msgs, cJSON_Duplicate(it, true));
+        }
+    }
+    cJSON_Delete(hist);
+    const char *tmpl = !chat && g->tmpl && g->tmpl[0] ? g->tmpl : m->template_text;
+    enum llem_err e;
+    if (tmpl) {
+        e = prompt_render_gotmpl(tmpl, msgs, chat ? g->tools : NULL, g->think_set, g->think,
+                                 text, eb);
+    } else {
+        e = prompt_render_chat(L->model, L->vocab, msgs, chat ? g->tools : NULL, g->think_set,
+                               g->think, g->think_level, text, eb);
+    }
+    cJSON_Delete(msgs);
+    return e;
+}
+
+// The template the prompt is rendered with, as build_prompt picks it: what the output parsers
+// (tool-call format, thinking tags) are configured from.
+static const char *template_text(const struct gen_req *g, const struct sched_lease *L)
+{
+    bool chat = g->api == GEN_CHAT || g->api == GEN_OAI_CHAT;
+    if (!chat && g->tmpl && g->tmpl[0]) {
+        return g->tmpl;
+    }
+    if (g->smodel && g->smodel->template_text) {
+        return g->smodel->template_text;
+    }
+    return prompt_template_text(L->model, L->vocab);
+}
+
 static enum llem_err build_prompt(const struct gen_req *g, const struct sched_lease *L,
                                   struct strbuf *text, struct llem_errbuf *eb)
 {
+    if (g->smodel) {
+        return build_store_prompt(g, L, text, eb);
+    }
     switch (g->api) {
     case GEN_CHAT:
     case GEN_OAI_CHAT:
         return prompt_render_chat(L->model, L->vocab, g->messages, g->tools, g->think_set,
-                                  g->think, text, eb);
+                                  g->think, g->think_level, text, eb);
     case GEN_GENERATE:
     case GEN_OAI_COMPLETION:
         if (g->raw) {
             return strbuf_append_str(text, g->prompt ? g->prompt : "");
         }
         return prompt_render_generate(L->model, L->vocab, g->prompt ? g->prompt : "", g->system,
-                                      g->tmpl, text, eb);
+                                      g->tmpl, g->think_set, g->think, text, eb);
     }
     return LLEM_EINTERNAL;
 }
@@ -385,13 +524,18 @@ static struct gen_job *job_new(struct srv *s, struct http_req *r, const struct g
              (long long)(time_now_ns() % 1000000000LL), (int)(atomic_load(&s->inflight) % 1000));
     strbuf_init(&j->out, 0);
     strbuf_init(&j->text, 0);
+    strbuf_init(&j->thinking, 0);
     return j;
 }
 
 enum MHD_Result gen_run(struct srv *s, struct http_req *r, struct gen_req *g)
 {
     char canon[1024];
-    models_canonical(s, g->model, canon, sizeof canon);
+    if (g->smodel) {
+        snprintf(canon, sizeof canon, "%s", g->smodel->name);
+    } else {
+        models_canonical(s, g->model, canon, sizeof canon);
+    }
     bool empty = g->api == GEN_CHAT || g->api == GEN_OAI_CHAT
                      ? cJSON_GetArraySize(g->messages) == 0
                      : (!g->prompt || !g->prompt[0]) && !g->context;
@@ -403,8 +547,13 @@ enum MHD_Result gen_run(struct srv *s, struct http_req *r, struct gen_req *g)
         return load_or_unload(s, r, g, canon);
     }
     struct llem_errbuf eb = {0};
+    struct grammar_rules *rules = NULL; // checked before any model is loaded
+    if (gen_compile_rules(g, &rules, &eb) != LLEM_OK) {
+        return srv_reply_err(r, &eb);
+    }
     struct gen_job *j = job_new(s, r, g);
     if (!j) {
+        grammar_rules_free(rules);
         return http_reply_error(r, 500, "out of memory");
     }
     struct sched_request sr = {.model = canon, .num_ctx = g->num_ctx,
@@ -412,6 +561,7 @@ enum MHD_Result gen_run(struct srv *s, struct http_req *r, struct gen_req *g)
                                .keep_alive_ns = g->keep_alive_ns};
     enum llem_err e = sched_acquire(s->sched, &sr, &j->lease, &eb);
     if (e != LLEM_OK) {
+        grammar_rules_free(rules);
         job_free_now(j);
         if (e == LLEM_EBUSY) {
             return http_reply_error(r, 503, "server busy, please try again.  maximum pending "
@@ -423,7 +573,18 @@ enum MHD_Result gen_run(struct srv *s, struct http_req *r, struct gen_req *g)
 
     struct strbuf text;
     strbuf_init(&text, LLEM_TEMPLATE_MAX_OUTPUT_BYTES);
-    e = build_prompt(g, &j->lease, &text, &eb);
+    const char *tpl = template_text(g, &j->lease);
+    bool think_on = false, special = false;
+    struct grammar *gram = NULL;
+    struct gen_trigger trig = {.n = 0};
+    e = gen_plan_think(g, tpl, &think_on, &eb);
+    if (e == LLEM_OK) {
+        e = build_prompt(g, &j->lease, &text, &eb);
+    }
+    if (e == LLEM_OK) {
+        e = gen_setup_output(j, g, tpl, think_on, &text, rules, &gram, &special, &trig, &eb);
+    }
+    grammar_rules_free(rules);
     llem_token *pre = NULL;
     int32_t n_pre = 0;
     if (e == LLEM_OK && g->context) {
@@ -459,7 +620,10 @@ enum MHD_Result gen_run(struct srv *s, struct http_req *r, struct gen_req *g)
         struct runner_task_params tp = {
             .prompt = toks, .n_prompt = n_toks, .sampling = g->sp,
             .num_predict = g->num_predict, .num_keep = g->num_keep, .stops = g->stops,
-            .n_stops = g->n_stops, .want_context = g->api == GEN_GENERATE && !g->raw};
+            .n_stops = g->n_stops, .want_context = g->api == GEN_GENERATE && !g->raw,
+            .grammar = gram, .render_special = special, .trigger_tokens = trig.toks,
+            .n_trigger_tokens = trig.n};
+        gram = NULL; // the task owns it now
         j->n_prompt = n_toks;
         e = runner_submit(j->lease.runner, &tp, &j->task, &eb);
         if (e == LLEM_EBUSY) {
@@ -470,6 +634,7 @@ enum MHD_Result gen_run(struct srv *s, struct http_req *r, struct gen_req *g)
         }
     }
     llem_free(toks);
+    grammar_free(gram); // not submitted
     if (e != LLEM_OK) {
         job_free_now(j);
         return srv_reply_err(r, &eb);

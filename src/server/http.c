@@ -40,13 +40,13 @@ static const struct route_def routes[] = {
     {"GET", "/api/tags", false, ROUTE_TAGS, api_tags},
     {"POST", "/api/show", false, ROUTE_SHOW, api_show},
     {"GET", "/api/ps", false, ROUTE_PS, api_ps},
-    {"POST", "/api/copy", false, ROUTE_COPY, api_store_todo},
-    {"DELETE", "/api/delete", false, ROUTE_DELETE, api_store_todo},
-    {"POST", "/api/create", false, ROUTE_CREATE, api_store_todo},
-    {"GET", "/api/blobs/", true, ROUTE_BLOBS, api_store_todo},
-    {"POST", "/api/blobs/", true, ROUTE_BLOBS, api_store_todo},
-    {"POST", "/api/pull", false, ROUTE_PULL, api_store_todo},
-    {"POST", "/api/push", false, ROUTE_PUSH, api_store_todo},
+    {"POST", "/api/copy", false, ROUTE_COPY, api_copy},
+    {"DELETE", "/api/delete", false, ROUTE_DELETE, api_delete},
+    {"POST", "/api/create", false, ROUTE_CREATE, api_create},
+    {"GET", "/api/blobs/", true, ROUTE_BLOBS, api_blobs},
+    {"POST", "/api/blobs/", true, ROUTE_BLOBS, api_blobs},
+    {"POST", "/api/pull", false, ROUTE_PULL, api_pull},
+    {"POST", "/api/push", false, ROUTE_PUSH, api_push},
     {"POST", "/v1/chat/completions", false, ROUTE_OAI_CHAT, api_oai_chat},
     {"POST", "/v1/completions", false, ROUTE_OAI_COMPLETIONS, api_oai_completions},
     {"GET", "/v1/models", false, ROUTE_OAI_MODELS, api_oai_models},
@@ -380,6 +380,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                  (double)(time_now_ns() - r->t_start_ns) * 1e-9, r->method, r->url);
     }
     conn_phase(r, CONN_IDLE);
+    api_blobs_end(r);
     strbuf_deinit(&r->body);
     llem_free(r);
     *con_cls = NULL;
@@ -442,6 +443,11 @@ static enum MHD_Result on_first_call(struct srv *s, struct http_req *r, const ch
     }
     snprintf(r->tail, sizeof r->tail, "%s", tail);
     r->handler = d->fn;
+    if (d->route == ROUTE_BLOBS && !strcmp(method, "POST")) {
+        // A blob upload streams into the store (no body cap); see api_store.c.
+        enum MHD_Result res = MHD_YES;
+        return api_blobs_begin(s, r, &res) ? MHD_YES : res;
+    }
     const char *cl = http_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         char *end;
@@ -475,6 +481,16 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     }
     if (!r->method) {
         return on_first_call(s, r, url, method);
+    }
+    if (*upload_data_size > 0 && r->blob_upload) {
+        api_blobs_data(r, upload_data, *upload_data_size);
+        r->blob_since += *upload_data_size;
+        *upload_data_size = 0;
+        if (r->blob_since >= ((uint64_t)1 << 20)) { // progress: restart the watchdog's clock
+            r->blob_since = 0;
+            conn_phase(r, CONN_REQUEST);
+        }
+        return MHD_YES;
     }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;

@@ -1,11 +1,13 @@
-// server/models.c: model names until the store lands. A request's `model` is a name
-// registered with `llem serve --model NAME=PATH`, a file stem in LLEM_MODELS_DIR
-// (<dir>/NAME.gguf), either with or without ":latest" and in any case, or a path to a GGUF
-// file. Also the GGUF metadata answers of /api/show, /api/tags and /v1/models ("details":
-// family, parameter size, quantization level) read with the GGUF reader, without loading.
+// server/models.c: request model names -> GGUF paths. A name is looked up in the model store
+// first (store/store.h: LLEM_MODELS, then Ollama's store read-only), then among the names
+// registered with `llem serve --model NAME=PATH`, the file stems of LLEM_MODELS_DIR
+// (<dir>/NAME.gguf), with or without ":latest" and in any case, and last as a path to a
+// .gguf file. Also the metadata answers of /api/show, /api/tags, /api/ps and /v1/models.
 #include <ctype.h>
 #include <dirent.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -13,6 +15,8 @@
 #include "base/alloc.h"
 #include "gguf/gguf.h"
 #include "server/server_int.h"
+#include "store/store.h"
+#include "template/gotmpl.h"
 
 static void lower_strip_latest(const char *in, char *out, size_t cap)
 {
@@ -32,9 +36,32 @@ static bool looks_like_path(const char *name)
                                          !strcasecmp(name + strlen(name) - 5, ".gguf"));
 }
 
+static bool ends_gguf(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 5 && !strcasecmp(name + n - 5, ".gguf");
+}
+
+enum llem_err models_store_lookup(struct srv *s, const char *name, struct store_model **out,
+                                  struct llem_errbuf *eb)
+{
+    *out = NULL;
+    if (!s->store) {
+        return llem_errf(eb, LLEM_ENOTFOUND, "model '%s' not found", name);
+    }
+    return store_resolve(s->store, name, out, eb);
+}
+
 void models_canonical(const struct srv *s, const char *name, char *out, size_t cap)
 {
-    (void)s;
+    // A store model is keyed by its stored display name ("m:latest", "me/m:v1").
+    struct store_model *m = NULL;
+    struct llem_errbuf eb;
+    if (models_store_lookup((struct srv *)(uintptr_t)s, name, &m, &eb) == LLEM_OK) {
+        snprintf(out, cap, "%s", m->name);
+        store_model_free(m);
+        return;
+    }
     if (looks_like_path(name)) {
         snprintf(out, cap, "%s", name);
         return;
@@ -61,6 +88,26 @@ enum llem_err models_resolve(void *user, const char *name, char *path, size_t ca
                              struct llem_errbuf *eb)
 {
     struct srv *s = user;
+    struct store_model *m = NULL;
+    struct llem_errbuf seb = {0};
+    enum llem_err se = models_store_lookup(s, name, &m, &seb);
+    if (se == LLEM_OK) {
+        enum llem_err e = LLEM_OK;
+        if (m->adapter_path) {
+            e = llem_errf(eb, LLEM_EINVAL, "model '%s' has an ADAPTER layer: adapters (LoRA) "
+                          "are not supported yet", m->name);
+        } else if (strlen(m->model_path) >= cap) {
+            e = llem_errf(eb, LLEM_ELIMIT, "model path too long");
+        } else {
+            snprintf(path, cap, "%s", m->model_path);
+        }
+        store_model_free(m);
+        return e;
+    }
+    if (se != LLEM_ENOTFOUND && se != LLEM_EINVAL) {
+        *eb = seb; // a damaged manifest or a missing blob: say so
+        return se;
+    }
     char canon[1024];
     models_canonical(s, name, canon, sizeof canon);
     for (int32_t i = 0; i < s->p.n_aliases; i++) {
@@ -80,9 +127,13 @@ enum llem_err models_resolve(void *user, const char *name, char *path, size_t ca
             return LLEM_OK;
         }
     }
-    if (looks_like_path(canon) && is_file(canon) && strlen(canon) < cap) {
+    // A GGUF path: only names ending in .gguf, so that a request cannot open arbitrary files.
+    if (ends_gguf(canon) && is_file(canon) && strlen(canon) < cap) {
         snprintf(path, cap, "%s", canon);
         return LLEM_OK;
+    }
+    if (se == LLEM_EINVAL && !ends_gguf(name)) {
+        return llem_errf(eb, LLEM_EINVAL, "%s", seb.msg);
     }
     return llem_errf(eb, LLEM_ENOTFOUND, "model '%s' not found", name);
 }
@@ -93,8 +144,8 @@ static void add_entry(struct model_entry *out, int32_t *n, int32_t cap, const ch
     for (int32_t i = 0; i < *n; i++) {
         char disp[256];
         models_display(canon, disp, sizeof disp);
-        if (!strcmp(out[i].name, disp)) {
-            return;
+        if (!strcasecmp(out[i].name, disp)) {
+            return; // a store model of the same name hides an alias
         }
     }
     if (*n >= cap) {
@@ -112,9 +163,60 @@ static void add_entry(struct model_entry *out, int32_t *n, int32_t cap, const ch
     (*n)++;
 }
 
+static void add_store_entries(struct srv *s, struct model_entry *out, int32_t *n, int32_t cap)
+{
+    struct store_entry *se = NULL;
+    size_t ns = 0;
+    struct llem_errbuf eb;
+    if (!s->store || store_list(s->store, &se, &ns, &eb) != LLEM_OK) {
+        return;
+    }
+    for (size_t i = 0; i < ns && *n < cap; i++) {
+        struct model_entry *e = &out[*n];
+        memset(e, 0, sizeof *e);
+        e->from_store = true;
+        snprintf(e->name, sizeof e->name, "%s", se[i].name);
+        e->size = se[i].size;
+        e->mtime_unix = se[i].modified;
+        const char *d = se[i].digest;
+        snprintf(e->digest, sizeof e->digest, "%s", strncmp(d, "sha256:", 7) ? d : d + 7);
+        const struct store_details *dt = &se[i].details;
+        snprintf(e->family, sizeof e->family, "%s", dt->family ? dt->family : "");
+        snprintf(e->parameter_size, sizeof e->parameter_size, "%s",
+                 dt->parameter_size ? dt->parameter_size : "");
+        snprintf(e->quantization_level, sizeof e->quantization_level, "%s",
+                 dt->quantization_level ? dt->quantization_level : "");
+        snprintf(e->parent_model, sizeof e->parent_model, "%s",
+                 dt->parent_model ? dt->parent_model : "");
+        (*n)++;
+    }
+    store_list_free(se, ns);
+}
+
+void models_entry_details(const struct model_entry *m, cJSON *details)
+{
+    if (!details) {
+        return;
+    }
+    if (!m->from_store) {
+        models_details(m->path, details);
+        return;
+    }
+    cJSON_AddStringToObject(details, "parent_model", m->parent_model);
+    cJSON_AddStringToObject(details, "format", "gguf");
+    cJSON_AddStringToObject(details, "family", m->family);
+    cJSON *fams = cJSON_AddArrayToObject(details, "families");
+    if (fams && m->family[0]) {
+        cJSON_AddItemToArray(fams, cJSON_CreateString(m->family));
+    }
+    cJSON_AddStringToObject(details, "parameter_size", m->parameter_size);
+    cJSON_AddStringToObject(details, "quantization_level", m->quantization_level);
+}
+
 int32_t models_list(struct srv *s, struct model_entry *out, int32_t cap)
 {
     int32_t n = 0;
+    add_store_entries(s, out, &n, cap);
     for (int32_t i = 0; i < s->p.n_aliases; i++) {
         add_entry(out, &n, cap, s->p.aliases[i].name, s->p.aliases[i].path);
     }
@@ -367,5 +469,178 @@ enum llem_err models_show(struct srv *s, const char *path, bool verbose, cJSON *
     }
     cJSON_AddStringToObject(out, "modified_at", ts);
     gguf_close(f);
+    return LLEM_OK;
+}
+
+// ---- store models in /api/show ----------------------------------------------------------------
+
+// Go's %#v of a JSON-decoded number (float64): shortest round-trip digits, exponent form when
+// the decimal exponent is < -4 or >= 6 ("1e+06"), as strconv's shortest %g does.
+static void go_float(double v, char *out, size_t cap)
+{
+    char buf[64];
+    int prec = 1;
+    for (; prec < 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*e", prec - 1, v);
+        if (strtod(buf, NULL) == v) {
+            break;
+        }
+    }
+    snprintf(buf, sizeof buf, "%.*e", prec - 1, v);
+    const char *ep = strchr(buf, 'e');
+    int exp = ep ? (int)strtol(ep + 1, NULL, 10) : 0;
+    if (exp < -4 || exp >= 6) {
+        // C writes at least two exponent digits, as Go does ("1e+06").
+        char mant[64];
+        size_t mn = ep ? (size_t)(ep - buf) : strlen(buf);
+        snprintf(mant, sizeof mant, "%.*s", (int)mn, buf);
+        snprintf(out, cap, "%s%s", mant, ep ? ep : "");
+    } else {
+        int decimals = prec - 1 - exp;
+        snprintf(out, cap, "%.*f", decimals > 0 ? decimals : 0, v);
+    }
+}
+
+// Go's strconv.Quote for the printable ASCII/UTF-8 we get (escapes ", \ and controls).
+static void go_quote(const char *s, struct strbuf *out)
+{
+    strbuf_append_str(out, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': strbuf_append_str(out, "\\\""); break;
+        case '\\': strbuf_append_str(out, "\\\\"); break;
+        case '\n': strbuf_append_str(out, "\\n"); break;
+        case '\t': strbuf_append_str(out, "\\t"); break;
+        case '\r': strbuf_append_str(out, "\\r"); break;
+        default:
+            if (*p < 0x20 || *p == 0x7f) {
+                strbuf_appendf(out, "\\x%02x", *p);
+            } else {
+                strbuf_append(out, (const char *)p, 1);
+            }
+        }
+    }
+    strbuf_append_str(out, "\"");
+}
+
+static void param_line(struct strbuf *out, const char *key, const cJSON *v)
+{
+    if (out->len > 0) {
+        strbuf_append_str(out, "\n");
+    }
+    strbuf_appendf(out, "%-30s ", key); // Ollama: fmt.Sprintf("%-*s %#v", 30, k, v)
+    if (cJSON_IsString(v)) {
+        go_quote(v->valuestring, out);
+    } else if (cJSON_IsBool(v)) {
+        strbuf_append_str(out, cJSON_IsTrue(v) ? "true" : "false");
+    } else if (cJSON_IsNumber(v)) {
+        char num[64];
+        go_float(v->valuedouble, num, sizeof num);
+        strbuf_append_str(out, num);
+    } else {
+        strbuf_append_str(out, "<nil>");
+    }
+}
+
+void models_params_text(const char *params_json, struct strbuf *out)
+{
+    cJSON *p = params_json ? cJSON_Parse(params_json) : NULL;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, p)
+    {
+        if (cJSON_IsArray(it)) {
+            const cJSON *e;
+            cJSON_ArrayForEach(e, it)
+            {
+                param_line(out, it->string, e);
+            }
+        } else {
+            param_line(out, it->string, it);
+        }
+    }
+    cJSON_Delete(p);
+}
+
+static void set_str(cJSON *o, const char *key, const char *v)
+{
+    cJSON *n = cJSON_CreateString(v ? v : "");
+    if (n && !cJSON_ReplaceItemInObjectCaseSensitive(o, key, n)) {
+        cJSON_AddItemToObject(o, key, n);
+    }
+}
+
+enum llem_err models_show_store(struct srv *s, const struct store_model *m, bool verbose,
+                                cJSON *out, struct llem_errbuf *eb)
+{
+    // model_info, tensors and the GGUF's own template come from the weights' metadata.
+    enum llem_err e = models_show(s, m->model_path, verbose, out, eb);
+    if (e != LLEM_OK) {
+        return e;
+    }
+    char *mf = store_model_modelfile(m);
+    struct strbuf params, lic;
+    strbuf_init(&params, 0);
+    strbuf_init(&lic, 0);
+    models_params_text(m->params_json, &params);
+    for (size_t i = 0; i < m->n_licenses; i++) {
+        if (i > 0) {
+            strbuf_append_str(&lic, "\n");
+        }
+        strbuf_append_str(&lic, m->licenses[i]);
+    }
+    set_str(out, "modelfile", mf);
+    set_str(out, "parameters", strbuf_cstr(&params));
+    if (m->template_text) {
+        set_str(out, "template", m->template_text);
+    }
+    set_str(out, "system", m->system_text);
+    if (m->n_licenses > 0) {
+        set_str(out, "license", strbuf_cstr(&lic));
+    }
+    llem_free(mf);
+    strbuf_deinit(&params);
+    strbuf_deinit(&lic);
+    cJSON *msgs = m->messages_json ? cJSON_Parse(m->messages_json) : NULL;
+    if (cJSON_IsArray(msgs)) {
+        cJSON_AddItemToObject(out, "messages", msgs);
+    } else {
+        cJSON_Delete(msgs);
+    }
+    cJSON *details = cJSON_CreateObject();
+    if (details) {
+        const struct store_details *d = &m->details;
+        cJSON_AddStringToObject(details, "parent_model", d->parent_model ? d->parent_model : "");
+        cJSON_AddStringToObject(details, "format", d->format && d->format[0] ? d->format : "gguf");
+        cJSON_AddStringToObject(details, "family", d->family ? d->family : "");
+        cJSON *fams = cJSON_AddArrayToObject(details, "families");
+        for (size_t i = 0; fams && i < d->n_families; i++) {
+            cJSON_AddItemToArray(fams, cJSON_CreateString(d->families[i]));
+        }
+        cJSON_AddStringToObject(details, "parameter_size",
+                                d->parameter_size ? d->parameter_size : "");
+        cJSON_AddStringToObject(details, "quantization_level",
+                                d->quantization_level ? d->quantization_level : "");
+        cJSON_ReplaceItemInObjectCaseSensitive(out, "details", details);
+    }
+    if (m->template_text) {
+        // Capabilities follow the Go template, as Ollama infers them (§4.2).
+        struct gotmpl *t = NULL;
+        struct llem_errbuf teb;
+        cJSON *caps = cJSON_CreateArray();
+        cJSON_AddItemToArray(caps, cJSON_CreateString("completion"));
+        if (gotmpl_parse(&t, m->template_text, strlen(m->template_text), &teb) == LLEM_OK) {
+            if (gotmpl_uses(t, "tools")) {
+                cJSON_AddItemToArray(caps, cJSON_CreateString("tools"));
+            }
+            if (gotmpl_uses(t, "suffix")) {
+                cJSON_AddItemToArray(caps, cJSON_CreateString("insert"));
+            }
+        }
+        gotmpl_free(t);
+        cJSON_ReplaceItemInObjectCaseSensitive(out, "capabilities", caps);
+    }
+    char ts[64];
+    json_time_rfc3339(m->modified * 1000000000LL, ts, sizeof ts);
+    set_str(out, "modified_at", ts);
     return LLEM_OK;
 }

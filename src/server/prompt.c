@@ -11,6 +11,8 @@
 #include "server/server_int.h"
 #include "template/gotmpl.h"
 #include "template/template.h"
+#include "template/thinking.h"
+#include "template/toolcall.h"
 #include "tokenizer/tokenizer.h"
 
 const char prompt_chatml_doc[] =
@@ -34,6 +36,15 @@ const char *prompt_kind(const struct model *m, const struct tok_vocab *v)
         return "jinja";
     }
     return has_chatml(v) ? "chatml" : "plain";
+}
+
+const char *prompt_template_text(const struct model *m, const struct tok_vocab *v)
+{
+    const char *src = chat_template(m);
+    if (src) {
+        return src;
+    }
+    return has_chatml(v) ? prompt_chatml_doc : prompt_plain_doc;
 }
 
 bool prompt_supports_tools(const char *src)
@@ -109,7 +120,8 @@ static void add_token_str(cJSON *vars, const char *key, const struct tok_vocab *
 
 static enum llem_err render_jinja(const char *src, const struct tok_vocab *v,
                                   const cJSON *msgs, const cJSON *tools, bool think_set,
-                                  bool think, struct strbuf *out, struct llem_errbuf *eb)
+                                  bool think, const char *level, struct strbuf *out,
+                                  struct llem_errbuf *eb)
 {
     cJSON *vars = cJSON_CreateObject();
     if (!vars) {
@@ -122,6 +134,9 @@ static enum llem_err render_jinja(const char *src, const struct tok_vocab *v,
     cJSON_AddBoolToObject(vars, "add_generation_prompt", true);
     if (think_set) {
         cJSON_AddBoolToObject(vars, "enable_thinking", think);
+    }
+    if (level) {
+        cJSON_AddStringToObject(vars, "reasoning_effort", level); // gpt-oss's template variable
     }
     add_token_str(vars, "bos_token", v, tok_bos(v));
     add_token_str(vars, "eos_token", v, tok_eos(v));
@@ -154,22 +169,64 @@ static enum llem_err render_jinja(const char *src, const struct tok_vocab *v,
 
 enum llem_err prompt_render_chat(const struct model *m, const struct tok_vocab *v,
                                  const cJSON *messages, const cJSON *tools, bool think_set,
-                                 bool think, struct strbuf *out, struct llem_errbuf *eb)
+                                 bool think, const char *think_level, struct strbuf *out,
+                                 struct llem_errbuf *eb)
 {
     const char *src = chat_template(m);
     if (tools && cJSON_GetArraySize(tools) > 0 && !prompt_supports_tools(src)) {
         return llem_errf(eb, LLEM_EINVAL, "this model does not support tools");
     }
-    if (think_set && think &&
-        !(src && (strstr(src, "enable_thinking") || strstr(src, "<think>")))) {
+    size_t n = src ? strlen(src) : 0;
+    struct think_tags tags;
+    bool harmony = src && tc_detect(src, n) == TC_FORMAT_HARMONY;
+    if (think_set && think && !(src && (think_detect(src, n, &tags) || harmony))) {
         return llem_errf(eb, LLEM_EINVAL, "this model does not support thinking");
     }
+    if (think_level && !harmony) {
+        return llem_errf(eb, LLEM_EINVAL, "think value \"%.20s\" is not supported for this "
+                         "model", think_level);
+    }
     if (src) {
-        return render_jinja(src, v, messages, tools, think_set, think, out, eb);
+        return render_jinja(src, v, messages, tools, think_set, think, think_level, out, eb);
     }
     enum llem_err e = has_chatml(v) ? render_chatml(messages, out) : render_plain(messages, out);
     if (e != LLEM_OK) {
         return llem_errf(eb, e, "prompt too long");
+    }
+    return LLEM_OK;
+}
+
+enum llem_err prompt_render_gotmpl(const char *src, const cJSON *messages, const cJSON *tools,
+                                   bool think_set, bool think, struct strbuf *out,
+                                   struct llem_errbuf *eb)
+{
+    struct gotmpl *t = NULL;
+    enum llem_err e = gotmpl_parse(&t, src, strlen(src), eb);
+    if (e != LLEM_OK) {
+        return llem_errf(eb, e == LLEM_ENOMEM ? e : LLEM_EINVAL, "template: %s", eb->msg);
+    }
+    if (tools && cJSON_GetArraySize(tools) > 0 && !gotmpl_uses(t, "tools")) {
+        gotmpl_free(t);
+        return llem_errf(eb, LLEM_EINVAL, "this model does not support tools");
+    }
+    cJSON *req = cJSON_CreateObject();
+    if (!req) {
+        gotmpl_free(t);
+        return llem_errf(eb, LLEM_ENOMEM, "out of memory");
+    }
+    cJSON_AddItemToObject(req, "messages", cJSON_Duplicate(messages, true));
+    if (tools && cJSON_GetArraySize(tools) > 0) {
+        cJSON_AddItemToObject(req, "tools", cJSON_Duplicate(tools, true));
+    }
+    if (think_set) {
+        cJSON_AddBoolToObject(req, "think", think);
+    }
+    e = gotmpl_render_chat(t, req, NULL, out, eb);
+    cJSON_Delete(req);
+    gotmpl_free(t);
+    if (e != LLEM_OK) {
+        return llem_errf(eb, e == LLEM_ENOMEM || e == LLEM_ELIMIT ? e : LLEM_EINVAL,
+                         "template: %s", eb->msg);
     }
     return LLEM_OK;
 }
@@ -196,7 +253,8 @@ static cJSON *one_turn(const char *prompt, const char *system)
 
 enum llem_err prompt_render_generate(const struct model *m, const struct tok_vocab *v,
                                      const char *prompt, const char *system, const char *tmpl,
-                                     struct strbuf *out, struct llem_errbuf *eb)
+                                     bool think_set, bool think, struct strbuf *out,
+                                     struct llem_errbuf *eb)
 {
     cJSON *msgs = one_turn(prompt, system);
     if (!msgs) {
@@ -218,7 +276,7 @@ enum llem_err prompt_render_generate(const struct model *m, const struct tok_voc
             e = llem_errf(eb, e == LLEM_ENOMEM ? e : LLEM_EINVAL, "template: %s", eb->msg);
         }
     } else {
-        e = prompt_render_chat(m, v, msgs, NULL, false, false, out, eb);
+        e = prompt_render_chat(m, v, msgs, NULL, think_set, think, NULL, out, eb);
     }
     cJSON_Delete(msgs);
     return e;

@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "base/timeutil.h"
 #include "server/server_int.h"
+#include "store/store.h"
 
 void server_params_init(struct server_params *p)
 {
@@ -264,6 +265,7 @@ enum llem_err server_new(const struct server_params *p, const struct sched_param
     pthread_mutex_init(&s->wd_mu, NULL);
     pthread_cond_init(&s->wd_cv, NULL);
     srv_metrics_init(s);
+    api_store_open(s);
     struct sched_params spp = *sp;
     spp.resolve = models_resolve;
     spp.resolve_user = s;
@@ -315,7 +317,17 @@ void server_free(struct server *sv)
         pthread_mutex_unlock(&s->wd_mu);
         pthread_join(s->watchdog, NULL);
     }
+    // Store jobs (create/pull/push threads) see `stopping` at their next progress report.
+    for (int i = 0; atomic_load(&s->store_jobs) > 0; i++) {
+        if (i % 100 == 99) {
+            log_info("serve: waiting for %d model store operation(s) to stop",
+                     atomic_load(&s->store_jobs));
+        }
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     sched_free(s->sched);
+    store_close(s->store);
     pthread_mutex_destroy(&s->conn_mu);
     pthread_mutex_destroy(&s->wd_mu);
     pthread_cond_destroy(&s->wd_cv);

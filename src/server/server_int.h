@@ -62,6 +62,13 @@ struct http_req {
     uint64_t body_seen;         // bytes received, stored or not
     bool too_large;             // a chunked body passed the cap: answer 413 at the end
     bool started;               // the handler ran
+    // POST /api/blobs/:digest streams its body into the store instead of r->body (blobs are
+    // gigabytes): see api_store.c.
+    struct store_blob_writer *blob_w;
+    enum llem_err blob_rc;      // first error while writing (the rest of the body is drained)
+    char blob_msg[256];
+    bool blob_upload;           // this request's body goes to blob_w (or is drained after an error)
+    uint64_t blob_since;        // bytes since the watchdog timer was last reset
     char origin[512];           // an allowed Origin to echo in CORS headers ("" = none)
     int status;                 // status answered (metrics)
     int64_t t_start_ns;
@@ -69,9 +76,14 @@ struct http_req {
 
 // ---- the server -----------------------------------------------------------------------------
 
+struct store;
+struct store_model;
+
 struct srv {
     struct server_params p;
     struct sched *sched;
+    struct store *store;         // the model store (NULL when it could not be opened)
+    atomic_int store_jobs;       // create/pull/push threads running (server_free waits)
     struct MHD_Daemon *mhd;
     uint16_t port;
     bool loopback;               // bound to a loopback address: the Host filter applies
@@ -154,18 +166,37 @@ void models_display(const char *canonical, char *out, size_t cap);
 
 struct model_entry {
     char name[256];  // display name
-    char path[1024];
+    char path[1024]; // GGUF path ("" for store models: look them up by name)
     uint64_t size;
     int64_t mtime_unix;
+    bool from_store;
+    char digest[80]; // store models: the manifest digest, hex without "sha256:"
+    char family[64], parameter_size[32], quantization_level[32], parent_model[256];
 };
-// Every model known by name (aliases, LLEM_MODELS_DIR) plus loaded path models. Returns the
-// count (at most cap).
+// Every model known by name: the store's (and the read-only Ollama store's), then aliases,
+// LLEM_MODELS_DIR stems and loaded path models not already listed. Returns the count (at most
+// cap).
 int32_t models_list(struct srv *s, struct model_entry *out, int32_t cap);
 // Appends Ollama's "details" object for a GGUF (family, parameter_size, quantization_level).
 // verbose/model_info as /api/show wants them when info is not NULL.
 enum llem_err models_show(struct srv *s, const char *path, bool verbose, cJSON *out,
                           struct llem_errbuf *eb);
 void models_details(const char *path, cJSON *details);
+// Ollama's "details" object for a listed entry (store fields, or read from the GGUF).
+void models_entry_details(const struct model_entry *m, cJSON *details);
+
+// The store model a request name means, if any: LLEM_OK with *out (store_model_free), or
+// LLEM_ENOTFOUND (not in the store: try aliases and paths), LLEM_EINVAL (not a valid store
+// name), other errors as store_resolve gives them. No store: LLEM_ENOTFOUND.
+enum llem_err models_store_lookup(struct srv *s, const char *name, struct store_model **out,
+                                  struct llem_errbuf *eb);
+// /api/show for a store model: the GGUF's metadata, then the store's modelfile, parameters,
+// template, system, license, messages, details, capabilities and modified_at.
+enum llem_err models_show_store(struct srv *s, const struct store_model *m, bool verbose,
+                                cJSON *out, struct llem_errbuf *eb);
+// Appends Ollama's "parameters" text (one `name value` line per option, values as Go's %#v)
+// for a params JSON object.
+void models_params_text(const char *params_json, struct strbuf *out);
 
 // ---- generation (gen.c) ---------------------------------------------------------------------
 
@@ -194,9 +225,25 @@ struct gen_req {
     const cJSON *tools;          // validated array or NULL
     const cJSON *context;        // generate's deprecated token list (validated ints)
     bool think_set, think;
+    const char *think_level;     // "low" | "medium" | "high" (harmony templates only) or NULL
+    // Structured output, compiled by gen_run (400 for what the grammar cannot express):
+    // Ollama's `format` or OpenAI's `response_format` (format_openai), and llem's `grammar`
+    // extension (GBNF text for the whole output, as llama.cpp's server takes it).
+    const cJSON *format;
+    bool format_openai;
+    const char *grammar;
+    // The store model the name resolved to (owned; gen_req_deinit frees it) and its parsed
+    // PARAMETER defaults (stop strings point into it).
+    struct store_model *smodel;
+    cJSON *model_params;
 };
 
 void gen_req_init(struct gen_req *g, enum gen_api api);
+void gen_req_deinit(struct gen_req *g);
+// Looks up g->model in the store and applies its PARAMETER defaults to g (call after reading
+// the model name and before the request's own options, which override them). A model with an
+// ADAPTER layer is refused (400). Not a store model: nothing happens.
+enum llem_err gen_apply_model(struct srv *s, struct gen_req *g, struct llem_errbuf *eb);
 // Reads Ollama's options object into g (every key known; wrong types LLEM_EINVAL).
 enum llem_err gen_parse_options(struct gen_req *g, const cJSON *opts, struct llem_errbuf *eb);
 // Reads a stop value (string or array of strings) into g.
@@ -216,17 +263,28 @@ struct tok_vocab;
 // Renders a chat (messages [+ tools]) to the prompt text with the model's template: the GGUF's
 // tokenizer.chat_template through the Jinja engine, else ChatML when the vocabulary has
 // <|im_start|>/<|im_end|>, else the plain fallback (see docs/internals/server.md).
+// think_level is passed to harmony templates as reasoning_effort (NULL: none).
 enum llem_err prompt_render_chat(const struct model *m, const struct tok_vocab *v,
                                  const cJSON *messages, const cJSON *tools, bool think_set,
-                                 bool think, struct strbuf *out, struct llem_errbuf *eb);
+                                 bool think, const char *think_level, struct strbuf *out,
+                                 struct llem_errbuf *eb);
 // The prompt for /api/generate: prompt (+system) through the model's template as one user turn;
 // with tmpl, that Go template renders it instead.
 enum llem_err prompt_render_generate(const struct model *m, const struct tok_vocab *v,
                                      const char *prompt, const char *system, const char *tmpl,
-                                     struct strbuf *out, struct llem_errbuf *eb);
+                                     bool think_set, bool think, struct strbuf *out,
+                                     struct llem_errbuf *eb);
+// The template text a chat is rendered with (the GGUF's Jinja source, else the ChatML or plain
+// fallback's Go text): what the tool-call and thinking parsers are configured from.
+const char *prompt_template_text(const struct model *m, const struct tok_vocab *v);
 // Which template a model uses ("jinja", "chatml", "plain") and whether it mentions tools.
 const char *prompt_kind(const struct model *m, const struct tok_vocab *v);
 bool prompt_supports_tools(const char *chat_template);
+// Renders messages (+ tools, think) through an Ollama Go template (a TEMPLATE layer or the
+// request's `template`), as Ollama's Template.Execute does.
+enum llem_err prompt_render_gotmpl(const char *src, const cJSON *messages, const cJSON *tools,
+                                   bool think_set, bool think, struct strbuf *out,
+                                   struct llem_errbuf *eb);
 // The fallback texts, for /api/show's "template".
 extern const char prompt_chatml_doc[];
 extern const char prompt_plain_doc[];
@@ -241,7 +299,25 @@ enum MHD_Result api_embed(struct srv *s, struct http_req *r);
 enum MHD_Result api_tags(struct srv *s, struct http_req *r);
 enum MHD_Result api_show(struct srv *s, struct http_req *r);
 enum MHD_Result api_ps(struct srv *s, struct http_req *r);
-enum MHD_Result api_store_todo(struct srv *s, struct http_req *r);
+// api_store.c: the store-backed routes.
+enum MHD_Result api_copy(struct srv *s, struct http_req *r);
+enum MHD_Result api_delete(struct srv *s, struct http_req *r);
+enum MHD_Result api_create(struct srv *s, struct http_req *r);
+enum MHD_Result api_blobs(struct srv *s, struct http_req *r);
+enum MHD_Result api_pull(struct srv *s, struct http_req *r);
+enum MHD_Result api_push(struct srv *s, struct http_req *r);
+// Called by http.c for POST /api/blobs/:digest: on the first call (validates the digest and
+// opens the writer; returns false after queueing an error reply in *res), for each piece of
+// body, and when the request ends (aborts an unfinished writer).
+bool api_blobs_begin(struct srv *s, struct http_req *r, enum MHD_Result *res);
+void api_blobs_data(struct http_req *r, const char *data, size_t n);
+void api_blobs_end(struct http_req *r);
+// True when the request body has a \u0000 escape (cJSON would cut a name there): the routes
+// taking a model name refuse such bodies (400).
+bool api_body_has_nul(const struct http_req *r);
+// Opens the store at start-up (LLEM_MODELS, plus Ollama's store read-only); logs and leaves
+// s->store NULL when it cannot.
+void api_store_open(struct srv *s);
 enum MHD_Result api_oai_chat(struct srv *s, struct http_req *r);
 enum MHD_Result api_oai_completions(struct srv *s, struct http_req *r);
 enum MHD_Result api_oai_models(struct srv *s, struct http_req *r);

@@ -40,14 +40,52 @@ static void ollama_head(struct gen_job *j)
     json_kv_str(&j->out, true, "created_at", ts, strlen(ts));
 }
 
-static void ollama_text(struct gen_job *j, const char *txt, size_t n)
+// What one object carries: content, thinking and the tool calls [from, to) of the parser.
+struct out_part {
+    const char *txt;
+    size_t n;
+    const char *th;
+    size_t tn;
+    int32_t from, to;
+};
+
+// ,"tool_calls":[...] in the API's shape (Ollama: object arguments; OpenAI: string arguments
+// and ids, "index" in streamed deltas).
+static void fmt_calls(struct gen_job *j, const struct out_part *p)
+{
+    if (p->to <= p->from || !j->parse.tc) {
+        return;
+    }
+    strbuf_append_str(&j->out, ",\"tool_calls\":[");
+    for (int32_t i = p->from; i < p->to; i++) {
+        const struct tc_call *c = tc_parser_call(j->parse.tc, i);
+        if (i > p->from) {
+            strbuf_append_char(&j->out, ',');
+        }
+        if (j->api == GEN_CHAT) {
+            tc_call_append_ollama(c, false, &j->out);
+        } else {
+            tc_call_append_openai(c, j->stream, &j->out);
+        }
+    }
+    strbuf_append_str(&j->out, "]");
+}
+
+static void ollama_text(struct gen_job *j, const struct out_part *p)
 {
     if (j->api == GEN_CHAT) {
         strbuf_append_str(&j->out, ",\"message\":{\"role\":\"assistant\"");
-        json_kv_str(&j->out, true, "content", txt, n);
+        json_kv_str(&j->out, true, "content", p->txt, p->n);
+        if (p->tn > 0) {
+            json_kv_str(&j->out, true, "thinking", p->th, p->tn);
+        }
+        fmt_calls(j, p);
         strbuf_append_str(&j->out, "}");
     } else {
-        json_kv_str(&j->out, true, "response", txt, n);
+        json_kv_str(&j->out, true, "response", p->txt, p->n);
+        if (p->tn > 0) {
+            json_kv_str(&j->out, true, "thinking", p->th, p->tn);
+        }
     }
 }
 
@@ -62,15 +100,20 @@ static void oai_head(struct gen_job *j, bool chunk)
 }
 
 // One choice; finish NULL means null.
-static void oai_choice(struct gen_job *j, bool chunk, const char *txt, size_t n, const char *finish)
+static void oai_choice(struct gen_job *j, bool chunk, const struct out_part *p,
+                       const char *finish)
 {
     strbuf_append_str(&j->out, ",\"choices\":[{\"index\":0");
     if (j->api == GEN_OAI_CHAT) {
         strbuf_appendf(&j->out, ",\"%s\":{\"role\":\"assistant\"", chunk ? "delta" : "message");
-        json_kv_str(&j->out, true, "content", txt, n);
+        json_kv_str(&j->out, true, "content", p->txt, p->n);
+        if (p->tn > 0) {
+            json_kv_str(&j->out, true, "reasoning_content", p->th, p->tn);
+        }
+        fmt_calls(j, p);
         strbuf_append_str(&j->out, "}");
     } else {
-        json_kv_str(&j->out, true, "text", txt, n);
+        json_kv_str(&j->out, true, "text", p->txt, p->n);
         strbuf_append_str(&j->out, ",\"logprobs\":null");
     }
     if (finish) {
@@ -88,30 +131,33 @@ static void oai_usage(struct gen_job *j, const struct runner_stats *st)
                    j->n_prompt, st->eval_count, j->n_prompt + st->eval_count);
 }
 
-static void fmt_piece(struct gen_job *j, const char *txt, size_t n)
+static void fmt_piece(struct gen_job *j, const struct out_part *p)
 {
+    if (p->n == 0 && p->tn == 0 && p->to <= p->from) {
+        return; // everything held back by the parsers
+    }
     frame_begin(j);
     if (j->api == GEN_GENERATE || j->api == GEN_CHAT) {
         ollama_head(j);
-        ollama_text(j, txt, n);
+        ollama_text(j, p);
         strbuf_append_str(&j->out, ",\"done\":false}");
     } else {
         oai_head(j, true);
-        oai_choice(j, true, txt, n, NULL);
+        oai_choice(j, true, p, NULL);
         strbuf_append_str(&j->out, "}");
     }
     frame_end(j);
 }
 
-// The final object: streamed (txt is "") or merged (txt is everything).
-static void fmt_final(struct gen_job *j, const struct runner_event *ev, const char *txt, size_t n)
+// The final object: streamed (p empty) or merged (p holds everything).
+static void fmt_final(struct gen_job *j, const struct runner_event *ev, const struct out_part *p)
 {
     const char *reason = ev->done_reason ? ev->done_reason : "stop";
     const struct runner_stats *st = &ev->stats;
     if (j->api == GEN_GENERATE || j->api == GEN_CHAT) {
         frame_begin(j);
         ollama_head(j);
-        ollama_text(j, txt, n);
+        ollama_text(j, p);
         strbuf_appendf(&j->out, ",\"done\":true,\"done_reason\":\"%s\"", reason);
         if (j->api == GEN_GENERATE && ev->context && ev->n_context > 0) {
             strbuf_append_str(&j->out, ",\"context\":[");
@@ -130,9 +176,12 @@ static void fmt_final(struct gen_job *j, const struct runner_event *ev, const ch
         frame_end(j);
         return;
     }
+    if (gen_parse_n_calls(&j->parse) > 0 && !strcmp(reason, "stop")) {
+        reason = "tool_calls";
+    }
     frame_begin(j);
     oai_head(j, j->stream);
-    oai_choice(j, j->stream, txt, n, reason);
+    oai_choice(j, j->stream, p, reason);
     if (!j->stream) {
         oai_usage(j, st);
     }
@@ -201,6 +250,32 @@ static void account(struct gen_job *j, const struct runner_event *ev)
     }
 }
 
+// Runs a PIECE's text (or the end, done) through the output parsers. The part then holds what
+// was decided (pointing into j->parse) and the calls not yet sent. Without parsers the text
+// passes as is.
+static enum llem_err parse_event(struct gen_job *j, const char *txt, size_t n, bool done,
+                                 struct out_part *p, struct llem_errbuf *eb)
+{
+    memset(p, 0, sizeof *p);
+    if (!j->parse.active) {
+        p->txt = txt;
+        p->n = n;
+        return LLEM_OK;
+    }
+    enum llem_err e = gen_parse_add(&j->parse, txt, n, done, eb);
+    if (e != LLEM_OK) {
+        return e;
+    }
+    p->txt = j->parse.content.data ? j->parse.content.data : "";
+    p->n = j->parse.content.len;
+    p->th = j->parse.thinking.data ? j->parse.thinking.data : "";
+    p->tn = j->parse.thinking.len;
+    p->from = j->parse.n_calls_sent;
+    p->to = gen_parse_n_calls(&j->parse);
+    j->parse.n_calls_sent = p->to;
+    return LLEM_OK;
+}
+
 static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct gen_job *j = cls;
@@ -218,10 +293,22 @@ static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
         account(j, &ev);
+        struct out_part part;
+        struct llem_errbuf eb = {0};
+        if (ev.kind != RUNNER_EV_ERROR &&
+            parse_event(j, ev.text ? ev.text : "", ev.len, ev.kind == RUNNER_EV_DONE, &part,
+                        &eb) != LLEM_OK) {
+            runner_task_cancel(j->task);
+            runner_event_clear(&ev);
+            ev.kind = RUNNER_EV_ERROR;
+            ev.error = eb;
+        }
         if (ev.kind == RUNNER_EV_PIECE) {
-            fmt_piece(j, ev.text, ev.len);
+            fmt_piece(j, &part);
         } else if (ev.kind == RUNNER_EV_DONE) {
-            fmt_final(j, &ev, "", 0);
+            fmt_piece(j, &part); // what the parsers held until the end
+            struct out_part none = {.txt = "", .th = ""};
+            fmt_final(j, &ev, &none);
             j->finished = true;
         } else {
             fmt_error(j, ev.error.msg[0] ? ev.error.msg : llem_err_str(ev.error.code));
@@ -274,18 +361,34 @@ enum MHD_Result merged_respond(struct gen_job *j)
             return MHD_NO; // closes the connection; nobody is listening
         }
         account(j, &ev);
-        if (ev.kind == RUNNER_EV_PIECE) {
-            enum llem_err e = strbuf_append(&j->text, ev.text, ev.len);
-            runner_event_clear(&ev);
-            if (e != LLEM_OK) {
-                gen_job_free(j);
-                return http_reply_error(r, 500, "out of memory merging the answer");
+        if (ev.kind != RUNNER_EV_ERROR) {
+            struct out_part part;
+            struct llem_errbuf eb = {0};
+            enum llem_err e = parse_event(j, ev.text ? ev.text : "", ev.len,
+                                          ev.kind == RUNNER_EV_DONE, &part, &eb);
+            if (e == LLEM_OK) {
+                e = strbuf_append(&j->text, part.txt, part.n);
             }
+            if (e == LLEM_OK && part.tn) {
+                e = strbuf_append(&j->thinking, part.th, part.tn);
+            }
+            if (e != LLEM_OK) {
+                runner_event_clear(&ev);
+                gen_job_free(j);
+                return http_reply_error(r, 500, "%s", eb.msg[0] ? eb.msg : "out of memory "
+                                        "merging the answer");
+            }
+        }
+        if (ev.kind == RUNNER_EV_PIECE) {
+            runner_event_clear(&ev);
             continue;
         }
         enum MHD_Result res;
         if (ev.kind == RUNNER_EV_DONE) {
-            fmt_final(j, &ev, strbuf_cstr(&j->text), j->text.len);
+            struct out_part all = {.txt = strbuf_cstr(&j->text), .n = j->text.len,
+                                   .th = strbuf_cstr(&j->thinking), .tn = j->thinking.len,
+                                   .from = 0, .to = gen_parse_n_calls(&j->parse)};
+            fmt_final(j, &ev, &all);
             res = http_reply_json(r, 200, &j->out);
         } else {
             res = srv_reply_err(r, &ev.error);

@@ -200,33 +200,6 @@ enum llem_err tok_pretok_new(struct tok_vocab *v, const char *name, struct llem_
 
 // ---- splitting -------------------------------------------------------------------------------
 
-struct span {
-    size_t off, len;
-};
-
-struct spans {
-    struct span *a;
-    size_t n, cap;
-};
-
-static enum llem_err spans_push(struct spans *s, size_t off, size_t len)
-{
-    if (len == 0) {
-        return LLEM_OK;
-    }
-    if (s->n == s->cap) {
-        size_t ncap = s->cap ? s->cap * 2 : 64;
-        struct span *na = llem_realloc(s->a, ncap * sizeof *na);
-        if (!na) {
-            return LLEM_ENOMEM;
-        }
-        s->a = na;
-        s->cap = ncap;
-    }
-    s->a[s->n++] = (struct span){off, len};
-    return LLEM_OK;
-}
-
 struct matcher {
     pcre2_match_data *md;
     pcre2_match_context *mctx;
@@ -251,81 +224,87 @@ static int run_match(struct matcher *m, const pcre2_code *c, const char *s, size
     return rc;
 }
 
-// Splits every span of `in` with regex c into matches and the gaps between them.
-static enum llem_err split_one(struct matcher *m, const pcre2_code *c, const char *s,
-                               const struct spans *in, struct spans *out, struct llem_errbuf *eb)
+struct split_ctx {
+    const struct tok_pretok *p;
+    struct matcher m;
+    const char *text;
+    enum llem_err (*fn)(size_t off, size_t len, void *ctx);
+    void *fn_ctx;
+    struct llem_errbuf *eb;
+};
+
+static enum llem_err split_level(struct split_ctx *sc, int level, size_t off, size_t len);
+
+// Passes a non-empty piece on to the next regex, or to the callback after the last one.
+static enum llem_err split_emit(struct split_ctx *sc, int level, size_t off, size_t len)
 {
-    out->n = 0;
-    for (size_t k = 0; k < in->n; k++) {
-        const char *sub = s + in->a[k].off;
-        size_t len = in->a[k].len, pos = 0, last = 0;
-        while (pos < len) {
-            int rc = run_match(m, c, sub, len, pos);
-            if (rc == PCRE2_ERROR_NOMATCH) {
-                break;
-            }
-            if (rc < 0) {
-                PCRE2_UCHAR msg[120];
-                pcre2_get_error_message(rc, msg, sizeof msg);
-                return llem_errf(eb, rc == PCRE2_ERROR_NOMEMORY ? LLEM_ENOMEM : LLEM_EINTERNAL,
-                                 "pre-tokenizer: %s", (char *)msg);
-            }
-            PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->md);
-            size_t ms = ov[0], me = ov[1];
-            if (me == ms) { // empty match: step over one character
-                pos = ms + 1;
-                while (pos < len && ((uint8_t)sub[pos] & 0xC0) == 0x80) {
-                    pos++;
-                }
-                continue;
-            }
-            if (spans_push(out, in->a[k].off + last, ms - last) ||
-                spans_push(out, in->a[k].off + ms, me - ms)) {
-                return llem_errf(eb, LLEM_ENOMEM, "pre-tokenizer: out of memory");
-            }
-            last = pos = me;
-        }
-        if (spans_push(out, in->a[k].off + last, len - last)) {
-            return llem_errf(eb, LLEM_ENOMEM, "pre-tokenizer: out of memory");
-        }
+    if (len == 0) {
+        return LLEM_OK;
     }
-    return LLEM_OK;
+    if (level + 1 < sc->p->n_re) {
+        return split_level(sc, level + 1, off, len);
+    }
+    enum llem_err e = sc->fn(off, len, sc->fn_ctx);
+    if (e == LLEM_ENOMEM) {
+        llem_errf(sc->eb, e, "tokenizer: out of memory");
+    }
+    return e;
+}
+
+// Splits text[off..off+len) with regex `level` into matches and the gaps between them, each
+// passed on at once. Depth first, this yields the pieces in the same order as applying each
+// regex to the whole list of pieces of the previous one (llama.cpp's order), with no lists.
+static enum llem_err split_level(struct split_ctx *sc, int level, size_t off, size_t len)
+{
+    const pcre2_code *c = sc->p->code[level];
+    const char *sub = sc->text + off;
+    size_t pos = 0, last = 0;
+    enum llem_err e;
+    while (pos < len) {
+        int rc = run_match(&sc->m, c, sub, len, pos);
+        if (rc == PCRE2_ERROR_NOMATCH) {
+            break;
+        }
+        if (rc < 0) {
+            PCRE2_UCHAR msg[120];
+            pcre2_get_error_message(rc, msg, sizeof msg);
+            return llem_errf(sc->eb, rc == PCRE2_ERROR_NOMEMORY ? LLEM_ENOMEM : LLEM_EINTERNAL,
+                             "pre-tokenizer: %s", (char *)msg);
+        }
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(sc->m.md);
+        size_t ms = ov[0], me = ov[1]; // copied: deeper levels reuse the match data
+        if (me == ms) { // empty match: step over one character
+            pos = ms + 1;
+            while (pos < len && ((uint8_t)sub[pos] & 0xC0) == 0x80) {
+                pos++;
+            }
+            continue;
+        }
+        if ((e = split_emit(sc, level, off + last, ms - last)) ||
+            (e = split_emit(sc, level, off + ms, me - ms))) {
+            return e;
+        }
+        last = pos = me;
+    }
+    return split_emit(sc, level, off + last, len - last);
 }
 
 enum llem_err tok_pretok_split(const struct tok_pretok *p, const char *text, size_t len,
                                enum llem_err (*fn)(size_t off, size_t len, void *ctx),
                                void *ctx, struct llem_errbuf *eb)
 {
-    struct spans a = {0}, b = {0};
-    struct matcher m = {.gctx = p->gctx};
+    struct split_ctx sc = {.p = p, .m = {.gctx = p->gctx}, .text = text, .fn = fn,
+                           .fn_ctx = ctx, .eb = eb};
     enum llem_err e = LLEM_OK;
-    m.md = pcre2_match_data_create(1, p->gctx);
-    if (!m.md || spans_push(&a, 0, len)) {
+    sc.m.md = pcre2_match_data_create(1, p->gctx);
+    if (!sc.m.md) {
         e = llem_errf(eb, LLEM_ENOMEM, "pre-tokenizer: out of memory");
-        goto done;
+    } else if (len) {
+        e = p->n_re ? split_level(&sc, 0, 0, len) : split_emit(&sc, -1, 0, len);
     }
-    for (int i = 0; i < p->n_re; i++) {
-        if ((e = split_one(&m, p->code[i], text, &a, &b, eb))) {
-            goto done;
-        }
-        struct spans t = a;
-        a = b;
-        b = t;
-    }
-    for (size_t k = 0; k < a.n; k++) {
-        if ((e = fn(a.a[k].off, a.a[k].len, ctx))) {
-            if (e == LLEM_ENOMEM) {
-                llem_errf(eb, e, "tokenizer: out of memory");
-            }
-            goto done;
-        }
-    }
-done:
-    pcre2_match_data_free(m.md);
-    pcre2_jit_stack_free(m.jstack);
-    pcre2_match_context_free(m.mctx);
-    llem_free(a.a);
-    llem_free(b.a);
+    pcre2_match_data_free(sc.m.md);
+    pcre2_jit_stack_free(sc.m.jstack);
+    pcre2_match_context_free(sc.m.mctx);
     return e;
 }
 
@@ -354,12 +333,13 @@ static bool merge_find(const struct tok_vocab *v, int32_t l, int32_t r, int32_t 
     const struct tok_mergemap *m = &v->merges;
     uint64_t key = (((uint64_t)(uint32_t)l << 32) | (uint32_t)r) + 1;
     for (uint32_t i = tok_mix64(key) & m->mask;; i = (i + 1) & m->mask) {
-        if (m->key[i] == key) {
-            *rank = m->rank[i];
-            *res = m->result[i];
+        const struct tok_mergeslot *e = &m->slot[i];
+        if (e->key == key) {
+            *rank = e->rank;
+            *res = e->result;
             return true;
         }
-        if (m->key[i] == 0) {
+        if (e->key == 0) {
             return false;
         }
     }

@@ -24,7 +24,8 @@ struct pbuf {
     size_t n, cap;
 };
 
-static bool pb_put(struct pbuf *b, const void *s, size_t n)
+// Makes room for n more bytes.
+static bool pb_reserve(struct pbuf *b, size_t n)
 {
     if (b->n + n > b->cap) {
         size_t ncap = b->cap ? b->cap : 4096;
@@ -38,6 +39,14 @@ static bool pb_put(struct pbuf *b, const void *s, size_t n)
         b->data = nd;
         b->cap = ncap;
     }
+    return true;
+}
+
+static bool pb_put(struct pbuf *b, const void *s, size_t n)
+{
+    if (!pb_reserve(b, n)) {
+        return false;
+    }
     if (n) {
         memcpy(b->data + b->n, s, n);
     }
@@ -50,15 +59,17 @@ static bool pb_put(struct pbuf *b, const void *s, size_t n)
 static bool bpe_decode_text(struct pbuf *b, const char *t, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
+    // every code point that maps to a byte consumes at least one byte of text: room for n
+    // bytes lets the common case store directly
+    if (!pb_reserve(b, n)) {
+        return false;
+    }
     for (size_t off = 0; off < n;) {
         size_t start = off;
         uint32_t cp = tok_utf8_next(t, n, &off);
         int byte = tok_cp_to_byte(cp);
         if (byte >= 0) {
-            uint8_t c = (uint8_t)byte;
-            if (!pb_put(b, &c, 1)) {
-                return false;
-            }
+            b->data[b->n++] = (char)byte;
             continue;
         }
         char u[4];
@@ -76,7 +87,7 @@ static bool bpe_decode_text(struct pbuf *b, const char *t, size_t n)
                 return false;
             }
         }
-        if (!pb_put(b, t, n) || !pb_put(b, "]", 1)) {
+        if (!pb_put(b, t, n) || !pb_put(b, "]", 1) || !pb_reserve(b, n - off)) {
             return false;
         }
     }
@@ -94,18 +105,16 @@ static bool render(const struct tok_vocab *v, int32_t id, struct pbuf *b)
     if (v->model == TOK_MODEL_BPE) {
         return (a & TOK_ATTR_NORMAL) ? bpe_decode_text(b, t, n) : true;
     }
-    if (a & TOK_ATTR_NORMAL) { // "▁" (U+2581) is a space
+    if (a & TOK_ATTR_NORMAL) { // "▁" (U+2581) is a space; the piece is never longer
+        if (!pb_reserve(b, n)) {
+            return false;
+        }
         for (size_t i = 0; i < n;) {
             if (i + 3 <= n && memcmp(t + i, "\xe2\x96\x81", 3) == 0) {
-                if (!pb_put(b, " ", 1)) {
-                    return false;
-                }
+                b->data[b->n++] = ' ';
                 i += 3;
             } else {
-                if (!pb_put(b, t + i, 1)) {
-                    return false;
-                }
-                i++;
+                b->data[b->n++] = t[i++];
             }
         }
         return true;

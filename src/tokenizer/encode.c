@@ -198,6 +198,63 @@ static struct spm_bigram spm_pop(struct spm_ctx *c)
     return top;
 }
 
+// A segment starts at symbol i when it is exactly "▁" and the 3 bytes before it are not "▁".
+// With a vocab where "▁" is only ever preceded by "▁" inside a token (v->spm_split), no
+// token can span such a point, so the segments can be merged independently: each merge order
+// restricted to one segment is the same as in one heap over the whole text.
+static bool spm_boundary(const char *s, const struct spm_sym *sym, int32_t i)
+{
+    const char *p = s + sym[i].start;
+    return sym[i].n == 3 && memcmp(p, "\xe2\x96\x81", 3) == 0 &&
+           (sym[i].start < 3 || memcmp(p - 3, "\xe2\x96\x81", 3) != 0);
+}
+
+// Merges the linked symbols [first, end) by score and appends their ids to out.
+static enum llem_err spm_segment(struct spm_ctx *c, int32_t first, int32_t end,
+                                 struct tok_vec *out)
+{
+    const struct tok_vocab *v = c->v;
+    struct spm_sym *sym = c->sym;
+    const char *s = c->s;
+    enum llem_err e = LLEM_OK;
+    c->heap_n = 0;
+    for (int32_t i = first + 1; i < end; i++) {
+        if ((e = spm_try(c, i - 1, i))) {
+            return e;
+        }
+    }
+    while (c->heap_n) {
+        struct spm_bigram g = spm_pop(c);
+        struct spm_sym *l = &sym[g.left], *r = &sym[g.right];
+        if (l->n == 0 || r->n == 0 || l->n + r->n != g.size) {
+            continue; // stale
+        }
+        l->n += r->n;
+        r->n = 0;
+        l->next = r->next;
+        if (r->next >= 0) {
+            sym[r->next].prev = g.left;
+        }
+        if ((e = spm_try(c, l->prev, g.left)) || (e = spm_try(c, g.left, l->next))) {
+            return e;
+        }
+    }
+    for (int32_t i = first; i >= 0 && !e; i = sym[i].next) {
+        int32_t id = tok_strmap_find(v, s + sym[i].start, sym[i].n);
+        if (id >= 0 && id < v->n_vocab) {
+            e = tok_vec_push(out, id);
+            continue;
+        }
+        for (uint32_t k = 0; k < sym[i].n && !e; k++) { // byte fallback
+            llem_token b = v->byte_tok[(uint8_t)s[sym[i].start + k]];
+            if (b >= 0) {
+                e = tok_vec_push(out, b);
+            }
+        }
+    }
+    return e;
+}
+
 enum llem_err tok_spm_encode(const struct tok_vocab *v, const char *text, size_t len,
                              bool space_prefix, struct tok_vec *out)
 {
@@ -247,39 +304,20 @@ enum llem_err tok_spm_encode(const struct tok_vocab *v, const char *text, size_t
         ns++;
         off += cl;
     }
-    for (int32_t i = 1; i < ns; i++) {
-        if ((e = spm_try(&c, i - 1, i))) {
-            goto done;
-        }
-    }
-    while (c.heap_n) {
-        struct spm_bigram g = spm_pop(&c);
-        struct spm_sym *l = &sym[g.left], *r = &sym[g.right];
-        if (l->n == 0 || r->n == 0 || l->n + r->n != g.size) {
-            continue; // stale
-        }
-        l->n += r->n;
-        r->n = 0;
-        l->next = r->next;
-        if (r->next >= 0) {
-            sym[r->next].prev = g.left;
-        }
-        if ((e = spm_try(&c, l->prev, g.left)) || (e = spm_try(&c, g.left, l->next))) {
-            goto done;
-        }
-    }
-    for (int32_t i = ns ? 0 : -1; i >= 0 && !e; i = sym[i].next) {
-        int32_t id = tok_strmap_find(v, s + sym[i].start, sym[i].n);
-        if (id >= 0 && id < v->n_vocab) {
-            e = tok_vec_push(out, id);
-            continue;
-        }
-        for (uint32_t k = 0; k < sym[i].n && !e; k++) { // byte fallback
-            llem_token b = v->byte_tok[(uint8_t)s[sym[i].start + k]];
-            if (b >= 0) {
-                e = tok_vec_push(out, b);
+    // Merge each segment between word boundaries on its own (a small heap each), then emit it.
+    for (int32_t seg = 0; seg < ns && !e;) {
+        int32_t end = seg + 1;
+        if (v->spm_split) {
+            while (end < ns && !spm_boundary(s, sym, end)) {
+                end++;
             }
+        } else {
+            end = ns;
         }
+        sym[seg].prev = -1;
+        sym[end - 1].next = -1;
+        e = spm_segment(&c, seg, end, out);
+        seg = end;
     }
 done:
     llem_free(c.heap);
@@ -465,7 +503,9 @@ enum llem_err tok_encode(const struct tok_vocab *v, const char *text, size_t len
                          bool add_special, bool parse_special, llem_token *out, size_t n_max,
                          size_t *n_out, struct llem_errbuf *eb)
 {
-    struct tok_vec tv = {0};
+    // ids go straight to the caller's buffer; only when it overflows (LLEM_ELIMIT) are they
+    // counted in a heap copy
+    struct tok_vec tv = {.data = out, .cap = out ? n_max : 0, .ext = true};
     *n_out = 0;
     if (eb) {
         eb->code = LLEM_OK;
@@ -476,10 +516,12 @@ enum llem_err tok_encode(const struct tok_vocab *v, const char *text, size_t len
         if (tv.n > n_max) {
             e = llem_errf(eb, LLEM_ELIMIT, "tokenize: %zu tokens do not fit in %zu", tv.n,
                           n_max);
-        } else if (tv.n) {
+        } else if (!tv.ext && tv.n) {
             memcpy(out, tv.data, tv.n * sizeof *out);
         }
     }
-    llem_free(tv.data);
+    if (!tv.ext) {
+        llem_free(tv.data);
+    }
     return e;
 }

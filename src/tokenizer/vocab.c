@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "base/alloc.h"
 #include "base/log.h"
@@ -13,95 +14,23 @@
 
 // ---- small helpers shared with the other files ----------------------------------------------
 
-uint32_t tok_hash(const char *s, size_t n)
-{
-    // 8 bytes at a time with a multiply-xorshift mix: token texts are short, merges many.
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, s, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-        s += 8;
-        n -= 8;
-    }
-    uint64_t w = 0;
-    memcpy(&w, s, n);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 29;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 32;
-    return (uint32_t)h;
-}
-
 enum llem_err tok_vec_push(struct tok_vec *tv, llem_token id)
 {
     if (tv->n == tv->cap) {
-        size_t ncap = tv->cap ? tv->cap * 2 : 64;
-        llem_token *nd = llem_realloc(tv->data, ncap * sizeof *nd);
+        size_t ncap = tv->cap > 32 ? tv->cap * 2 : 64;
+        llem_token *nd = llem_realloc(tv->ext ? NULL : tv->data, ncap * sizeof *nd);
         if (!nd) {
             return LLEM_ENOMEM;
         }
+        if (tv->ext && tv->n) {
+            memcpy(nd, tv->data, tv->n * sizeof *nd);
+        }
         tv->data = nd;
         tv->cap = ncap;
+        tv->ext = false;
     }
     tv->data[tv->n++] = id;
     return LLEM_OK;
-}
-
-uint32_t tok_byte_to_cp(uint8_t b)
-{
-    // GPT-2's bytes_to_unicode: printable Latin-1 bytes map to themselves, the other 68 bytes
-    // (0x00-0x20, 0x7F-0xA0, 0xAD) to U+0100.. in byte order.
-    if (b <= 0x20) {
-        return 256u + b;
-    }
-    if (b >= 0x7F && b <= 0xA0) {
-        return 256u + 33 + (b - 0x7Fu);
-    }
-    return b == 0xAD ? 256u + 67 : b;
-}
-
-int tok_cp_to_byte(uint32_t cp)
-{
-    if (cp < 256) {
-        return tok_byte_to_cp((uint8_t)cp) == cp ? (int)cp : -1;
-    }
-    uint32_t k = cp - 256;
-    return k < 33 ? (int)k : k < 67 ? (int)(0x7F + k - 33) : k == 67 ? 0xAD : -1;
-}
-
-uint32_t tok_utf8_next(const char *str, size_t n, size_t *off)
-{
-    // Mirrors llama.cpp: only the lead byte's pattern and the continuation bytes are checked
-    // (overlongs and surrogates decode); anything else is U+FFFD for one byte. Leads above
-    // 0xF4 are refused here (upstream would produce code points past U+10FFFF).
-    const uint8_t *s = (const uint8_t *)str;
-    size_t i = *off;
-    uint8_t c = s[i];
-    if (c < 0x80) {
-        *off = i + 1;
-        return c;
-    }
-    int len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
-    if (len == 0 || i + (size_t)len > n) {
-        *off = i + 1;
-        return 0xFFFD;
-    }
-    uint32_t cp = len == 2 ? (c & 0x1Fu) : len == 3 ? (c & 0x0Fu) : (c & 0x07u);
-    for (int k = 1; k < len; k++) {
-        if ((s[i + (size_t)k] & 0xC0) != 0x80) {
-            *off = i + 1;
-            return 0xFFFD;
-        }
-        cp = (cp << 6) | (s[i + (size_t)k] & 0x3Fu);
-    }
-    if (cp > 0x10FFFF) {
-        *off = i + 1;
-        return 0xFFFD;
-    }
-    *off = i + (size_t)len;
-    return cp;
 }
 
 // ---- interning ------------------------------------------------------------------------------
@@ -112,59 +41,65 @@ struct builder {
     int32_t intern_cap; // capacity of text_off/text_len
 };
 
-int32_t tok_strmap_find(const struct tok_vocab *v, const char *s, size_t n)
+// The maps are probed at random (hundreds of thousands of times while loading): a large one
+// goes on transparent huge pages where the system allows, which removes most TLB misses.
+// Freed with llem_aligned_free.
+static void *map_alloc(size_t size)
 {
-    if (!v->map.slot_id) {
-        return -1;
+    const size_t huge = (size_t)2 << 20;
+    if (size < huge) {
+        return llem_aligned_alloc(64, size);
     }
-    uint32_t h = tok_hash(s, n);
-    for (uint32_t i = h & v->map.mask;; i = (i + 1) & v->map.mask) {
-        int32_t id = v->map.slot_id[i];
-        if (id < 0) {
-            return -1;
-        }
-        if (v->map.slot_hash[i] == h && v->text_len[id] == n &&
-            memcmp(v->blob + v->text_off[id], s, n) == 0) {
-            return id;
-        }
+    size = (size + huge - 1) & ~(huge - 1);
+    void *p = llem_aligned_alloc(huge, size);
+    if (p) {
+        (void)madvise(p, size, MADV_HUGEPAGE); // only a hint: failure is harmless
     }
+    return p;
 }
 
 static enum llem_err strmap_resize(struct tok_vocab *v, uint32_t cap)
 {
-    uint32_t *hashes = llem_malloc((size_t)cap * sizeof *hashes);
-    int32_t *ids = llem_malloc((size_t)cap * sizeof *ids);
-    if (!hashes || !ids) {
-        llem_free(hashes);
-        llem_free(ids);
+    struct tok_strslot *slot = map_alloc((size_t)cap * sizeof *slot);
+    if (!slot) {
         return LLEM_ENOMEM;
     }
-    memset(ids, 0xFF, (size_t)cap * sizeof *ids);
+    for (uint32_t i = 0; i < cap; i++) {
+        slot[i].id = -1;
+    }
     uint32_t mask = cap - 1;
-    if (v->map.slot_id) {
+    if (v->map.slot) {
         for (uint32_t i = 0; i <= v->map.mask; i++) {
-            int32_t id = v->map.slot_id[i];
-            if (id < 0) {
+            const struct tok_strslot *e = &v->map.slot[i];
+            if (e->id < 0) {
                 continue;
             }
-            uint32_t h = v->map.slot_hash[i], j = h & mask;
-            while (ids[j] >= 0) {
+            uint32_t j = e->hash & mask;
+            while (slot[j].id >= 0) {
                 j = (j + 1) & mask;
             }
-            ids[j] = id;
-            hashes[j] = h;
+            slot[j] = *e;
         }
     }
-    llem_free(v->map.slot_hash);
-    llem_free(v->map.slot_id);
-    v->map.slot_hash = hashes;
-    v->map.slot_id = ids;
+    llem_aligned_free(v->map.slot);
+    v->map.slot = slot;
     v->map.mask = mask;
     return LLEM_OK;
 }
 
-// Appends s[0..n) as interned string `id` (which must be v->n_intern) without lookup.
-static enum llem_err intern_append(struct builder *b, const char *s, size_t n)
+// Smallest power-of-two map capacity that keeps n strings at most half full.
+static uint32_t strmap_cap_for(uint64_t n)
+{
+    uint64_t cap = 1024;
+    while (cap < n * 2 && cap < (1ull << 31)) {
+        cap *= 2;
+    }
+    return (uint32_t)cap;
+}
+
+// Appends s[0..n) (tok_hash h) as interned string `id` (which must be v->n_intern) without
+// lookup.
+static enum llem_err intern_append(struct builder *b, const char *s, size_t n, uint32_t h)
 {
     struct tok_vocab *v = b->v;
     if (n > UINT32_MAX || b->blob_len + n > UINT32_MAX || v->n_intern == INT32_MAX) {
@@ -197,8 +132,8 @@ static enum llem_err intern_append(struct builder *b, const char *s, size_t n)
         b->intern_cap = ncap;
     }
     // keep the map at most half full
-    if (!v->map.slot_id || (uint64_t)(v->n_intern + 1) * 2 > (uint64_t)v->map.mask + 1) {
-        uint32_t cap = v->map.slot_id ? (v->map.mask + 1) * 2 : 1024;
+    if (!v->map.slot || (uint64_t)(v->n_intern + 1) * 2 > (uint64_t)v->map.mask + 1) {
+        uint32_t cap = v->map.slot ? (v->map.mask + 1) * 2 : 1024;
         enum llem_err e = strmap_resize(v, cap);
         if (e) {
             return e;
@@ -210,73 +145,102 @@ static enum llem_err intern_append(struct builder *b, const char *s, size_t n)
     int32_t id = v->n_intern++;
     v->text_off[id] = (uint32_t)b->blob_len;
     v->text_len[id] = (uint32_t)n;
-    b->blob_len += n;
-    uint32_t h = tok_hash(s, n), i = h & v->map.mask;
-    while (v->map.slot_id[i] >= 0) {
+    uint32_t i = h & v->map.mask;
+    while (v->map.slot[i].id >= 0) {
         i = (i + 1) & v->map.mask;
     }
-    v->map.slot_id[i] = id;
-    v->map.slot_hash[i] = h;
+    v->map.slot[i] = (struct tok_strslot){h, id, (uint32_t)b->blob_len, (uint32_t)n,
+                                          tok_head(s, n)};
+    b->blob_len += n;
     return LLEM_OK;
 }
 
-static enum llem_err intern(struct builder *b, const char *s, size_t n, int32_t *id)
+static enum llem_err intern(struct builder *b, const char *s, size_t n, uint32_t h, int32_t *id)
 {
-    int32_t found = tok_strmap_find(b->v, s, n);
+    int32_t found = tok_strmap_find_h(b->v, s, n, h);
     if (found >= 0) {
         *id = found;
         return LLEM_OK;
     }
     *id = b->v->n_intern;
-    return intern_append(b, s, n);
+    return intern_append(b, s, n, h);
+}
+
+// Loads are dominated by cache misses on the maps (hundreds of thousands of random lookups),
+// so the loaders work in batches: hash a batch and prefetch the slots first, then the texts
+// the slots point to, then do the real lookups.
+#define LOAD_BATCH 32
+
+static void strmap_prefetch_slot(const struct tok_vocab *v, uint32_t h)
+{
+    __builtin_prefetch(&v->map.slot[h & v->map.mask]);
+}
+
+// Prefetches the rest of the text of the first slot probed for h when it looks like the match
+// and the text does not fit in the slot.
+static void strmap_prefetch_text(const struct tok_vocab *v, uint32_t h)
+{
+    const struct tok_strslot *e = &v->map.slot[h & v->map.mask];
+    if (e->id >= 0 && e->hash == h && e->len > 8) {
+        __builtin_prefetch(v->blob + e->off + 8);
+    }
 }
 
 // ---- merges -----------------------------------------------------------------------------------
 
-uint32_t tok_mix64(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ull;
-    k ^= k >> 33;
-    return (uint32_t)k;
-}
-
 static enum llem_err mergemap_init(struct tok_mergemap *m, uint64_t n)
 {
     uint64_t cap = 64;
-    while (cap < n * 2) {
+    while (cap < n + n / 2) {
         cap *= 2;
     }
     if (cap > (1ull << 31)) {
         return LLEM_ELIMIT;
     }
-    m->key = llem_calloc((size_t)cap, sizeof *m->key);
-    m->rank = llem_malloc((size_t)cap * sizeof *m->rank);
-    m->result = llem_malloc((size_t)cap * sizeof *m->result);
-    if (!m->key || !m->rank || !m->result) {
+    m->slot = map_alloc((size_t)cap * sizeof *m->slot);
+    if (!m->slot) {
         return LLEM_ENOMEM;
     }
+    memset(m->slot, 0, (size_t)cap * sizeof *m->slot);
     m->mask = (uint32_t)(cap - 1);
     return LLEM_OK;
 }
 
-// Adds (l, r) -> (rank, result) unless the pair is already there (the first rank wins).
-static void mergemap_add(struct tok_mergemap *m, int32_t l, int32_t r, int32_t rank, int32_t res)
+static uint64_t merge_key(int32_t l, int32_t r)
 {
-    uint64_t key = (((uint64_t)(uint32_t)l << 32) | (uint32_t)r) + 1;
+    return (((uint64_t)(uint32_t)l << 32) | (uint32_t)r) + 1;
+}
+
+// Adds key -> (rank, result) unless the pair is already there (the first rank wins).
+static void mergemap_add(struct tok_mergemap *m, uint64_t key, int32_t rank, int32_t res)
+{
     for (uint32_t i = tok_mix64(key) & m->mask;; i = (i + 1) & m->mask) {
-        if (m->key[i] == key) {
+        struct tok_mergeslot *e = &m->slot[i];
+        if (e->key == key) {
             return;
         }
-        if (m->key[i] == 0) {
-            m->key[i] = key;
-            m->rank[i] = rank;
-            m->result[i] = res;
+        if (e->key == 0) {
+            *e = (struct tok_mergeslot){key, rank, res};
             return;
         }
     }
+}
+
+// One merge "left right" of a batch being loaded.
+struct merge_item {
+    const char *l, *r;
+    size_t nl, nr;
+    uint32_t hl, hr;
+    int32_t il, ir, res;
+    uint64_t key;
+};
+
+// True if interned string `id` is l + r.
+static bool text_is_concat(const struct tok_vocab *v, int32_t id, const struct merge_item *it)
+{
+    const char *t = v->blob + v->text_off[id];
+    return v->text_len[id] == it->nl + it->nr && memcmp(t, it->l, it->nl) == 0 &&
+           memcmp(t + it->nl, it->r, it->nr) == 0;
 }
 
 static enum llem_err parse_merges(struct builder *b, const struct tok_vocab_desc *d,
@@ -296,44 +260,85 @@ static enum llem_err parse_merges(struct builder *b, const struct tok_vocab_desc
     }
     char *tmp = NULL;
     size_t tmp_cap = 0;
-    for (uint64_t i = 0; i < d->n_merges; i++) {
-        const char *m = d->merges[i];
-        if (!m) {
-            e = llem_errf(eb, LLEM_EFORMAT, "tokenizer.ggml.merges[%llu]: missing",
-                          (unsigned long long)i);
-            break;
-        }
-        size_t n = strlen(m);
-        // split at the first space after position 0, as upstream does
-        const char *sp = n > 1 ? memchr(m + 1, ' ', n - 1) : NULL;
-        if (!sp || (size_t)(sp - m) + 1 >= n) {
-            e = llem_errf(eb, LLEM_EFORMAT,
-                          "tokenizer.ggml.merges[%llu]: '%.40s' is not 'left right'",
-                          (unsigned long long)i, m);
-            break;
-        }
-        size_t nl = (size_t)(sp - m), nr = n - nl - 1;
-        int32_t l, r, res;
-        if ((e = intern(b, m, nl, &l)) || (e = intern(b, sp + 1, nr, &r))) {
-            llem_errf(eb, e, "tokenizer.ggml.merges: %s", llem_err_str(e));
-            break;
-        }
-        if (nl + nr > tmp_cap) {
-            tmp_cap = (nl + nr) * 2;
-            llem_free(tmp);
-            tmp = llem_malloc(tmp_cap);
-            if (!tmp) {
-                e = llem_errf(eb, LLEM_ENOMEM, "tokenizer.ggml.merges: out of memory");
+    // Merge results come in id order in real vocabs (merge i makes the same token as merge
+    // i - 1 or the next one), so the result is first checked against those two candidates,
+    // which are read sequentially, before a hash lookup.
+    int32_t last_res = -1;
+    struct merge_item it[LOAD_BATCH];
+    for (uint64_t base = 0; base < d->n_merges && !e; base += LOAD_BATCH) {
+        size_t k = d->n_merges - base < LOAD_BATCH ? (size_t)(d->n_merges - base) : LOAD_BATCH;
+        for (size_t j = 0; j < k; j++) { // split, hash, prefetch the slots
+            uint64_t i = base + j;
+            const char *m = d->merges[i];
+            if (!m) {
+                e = llem_errf(eb, LLEM_EFORMAT, "tokenizer.ggml.merges[%llu]: missing",
+                              (unsigned long long)i);
                 break;
             }
+            size_t n = strlen(m);
+            // split at the first space after position 0, as upstream does
+            const char *sp = n > 1 ? memchr(m + 1, ' ', n - 1) : NULL;
+            if (!sp || (size_t)(sp - m) + 1 >= n) {
+                e = llem_errf(eb, LLEM_EFORMAT,
+                              "tokenizer.ggml.merges[%llu]: '%.40s' is not 'left right'",
+                              (unsigned long long)i, m);
+                break;
+            }
+            it[j].l = m;
+            it[j].nl = (size_t)(sp - m);
+            it[j].r = sp + 1;
+            it[j].nr = n - it[j].nl - 1;
+            it[j].hl = tok_hash(it[j].l, it[j].nl);
+            it[j].hr = tok_hash(it[j].r, it[j].nr);
+            strmap_prefetch_slot(v, it[j].hl);
+            strmap_prefetch_slot(v, it[j].hr);
         }
-        memcpy(tmp, m, nl);
-        memcpy(tmp + nl, sp + 1, nr);
-        if ((e = intern(b, tmp, nl + nr, &res))) {
+        if (e) {
+            break;
+        }
+        for (size_t j = 0; j < k; j++) {
+            strmap_prefetch_text(v, it[j].hl);
+            strmap_prefetch_text(v, it[j].hr);
+        }
+        for (size_t j = 0; j < k && !e; j++) { // look up (or add) the halves and the result
+            struct merge_item *t = &it[j];
+            if ((e = intern(b, t->l, t->nl, t->hl, &t->il)) ||
+                (e = intern(b, t->r, t->nr, t->hr, &t->ir))) {
+                break;
+            }
+            if (last_res >= 0 && text_is_concat(v, last_res, t)) {
+                t->res = last_res;
+            } else if (last_res >= 0 && last_res + 1 < v->n_intern &&
+                       text_is_concat(v, last_res + 1, t)) {
+                t->res = last_res + 1;
+            } else {
+                if (t->nl + t->nr > tmp_cap) {
+                    tmp_cap = (t->nl + t->nr) * 2;
+                    llem_free(tmp);
+                    tmp = llem_malloc(tmp_cap);
+                    if (!tmp) {
+                        e = LLEM_ENOMEM;
+                        break;
+                    }
+                }
+                memcpy(tmp, t->l, t->nl);
+                memcpy(tmp + t->nl, t->r, t->nr);
+                if ((e = intern(b, tmp, t->nl + t->nr, tok_hash(tmp, t->nl + t->nr),
+                                &t->res))) {
+                    break;
+                }
+            }
+            last_res = t->res;
+            t->key = merge_key(t->il, t->ir);
+            __builtin_prefetch(&v->merges.slot[tok_mix64(t->key) & v->merges.mask]);
+        }
+        if (e) {
             llem_errf(eb, e, "tokenizer.ggml.merges: %s", llem_err_str(e));
             break;
         }
-        mergemap_add(&v->merges, l, r, (int32_t)i, res);
+        for (size_t j = 0; j < k; j++) { // in rank order: the first rank of a pair wins
+            mergemap_add(&v->merges, it[j].key, (int32_t)(base + j), it[j].res);
+        }
     }
     llem_free(tmp);
     return e;
@@ -595,6 +600,38 @@ static void build_byte_tables(struct tok_vocab *v)
     }
 }
 
+// True when every "▁" (E2 96 81) inside a token text, past its first byte, directly follows
+// another "▁": then no token can span a "▁" that follows something else, and SentencePiece
+// encoding may merge the words between such points separately (encode.c).
+static bool spm_split_safe(const struct tok_vocab *v)
+{
+    for (int32_t id = 0; id < v->n_vocab; id++) {
+        const char *t = v->blob + v->text_off[id];
+        size_t n = v->text_len[id];
+        for (size_t q = 1; q + 3 <= n; q++) {
+            const char *m = memmem(t + q, n - q, "\xe2\x96\x81", 3);
+            if (!m) {
+                break;
+            }
+            q = (size_t)(m - t);
+            if (q < 3 || memcmp(m - 3, "\xe2\x96\x81", 3) != 0) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+// Length and hash of token i (0 and anything when missing), and a prefetch of its map slot.
+static void token_peek(const struct tok_vocab *v, const struct tok_vocab_desc *d, uint32_t i,
+                       uint32_t *h, size_t *n)
+{
+    const char *t = d->tokens[i];
+    *n = !t ? 0 : d->token_lens ? d->token_lens[i] : strlen(t);
+    *h = t ? tok_hash(t, *n) : 0;
+    strmap_prefetch_slot(v, *h);
+}
+
 enum llem_err tok_vocab_new(struct tok_vocab **out, const struct tok_vocab_desc *d,
                             struct llem_errbuf *eb)
 {
@@ -629,31 +666,44 @@ enum llem_err tok_vocab_new(struct tok_vocab **out, const struct tok_vocab_desc 
     v->pre_name = llem_strdup(d->pre ? d->pre : "default");
     v->scores = llem_calloc(d->n_tokens, sizeof *v->scores);
     v->attr = llem_calloc(d->n_tokens, sizeof *v->attr);
-    if (!v->pre_name || !v->scores || !v->attr || strmap_resize(v, 1024)) {
+    // size the map for the tokens up front (BPE merges rarely add strings)
+    if (!v->pre_name || !v->scores || !v->attr ||
+        strmap_resize(v, strmap_cap_for((uint64_t)d->n_tokens + 64))) {
         e = llem_errf(eb, LLEM_ENOMEM, "tokenizer: out of memory");
         goto fail;
     }
     set_model_defaults(v);
 
+    // Inserting is a random slot access per token: hash LOAD_BATCH tokens ahead and prefetch.
+    uint32_t ahead_h[LOAD_BATCH];
+    size_t ahead_n[LOAD_BATCH];
+    for (uint32_t i = 0; i < d->n_tokens && i < LOAD_BATCH; i++) {
+        token_peek(v, d, i, &ahead_h[i], &ahead_n[i]);
+    }
     for (uint32_t i = 0; i < d->n_tokens; i++) {
         const char *t = d->tokens[i];
         if (!t) {
             e = llem_errf(eb, LLEM_EFORMAT, "tokenizer.ggml.tokens[%u]: missing", i);
             goto fail;
         }
-        size_t n = d->token_lens ? d->token_lens[i] : strlen(t);
+        size_t n = ahead_n[i % LOAD_BATCH];
+        uint32_t h = ahead_h[i % LOAD_BATCH];
+        if (i + LOAD_BATCH < d->n_tokens) {
+            token_peek(v, d, i + LOAD_BATCH, &ahead_h[i % LOAD_BATCH], &ahead_n[i % LOAD_BATCH]);
+        }
         char empty[32];
         if (n == 0) { // upstream renames empty tokens so they stay unique and visible
             int k = snprintf(empty, sizeof empty, "[EMPTY_%u]", i);
             t = empty;
             n = (size_t)k;
+            h = tok_hash(t, n);
         }
-        if (tok_strmap_find(v, t, n) >= 0) {
+        if (tok_strmap_find_h(v, t, n, h) >= 0) {
             e = llem_errf(eb, LLEM_EFORMAT, "tokenizer.ggml.tokens[%u]: duplicate text '%.40s'",
                           i, t);
             goto fail;
         }
-        if ((e = intern_append(&b, t, n))) {
+        if ((e = intern_append(&b, t, n, h))) {
             llem_errf(eb, e, "tokenizer.ggml.tokens: %s", llem_err_str(e));
             goto fail;
         }
@@ -713,6 +763,7 @@ enum llem_err tok_vocab_new(struct tok_vocab **out, const struct tok_vocab_desc 
     }
     detect_by_text(v);
     build_byte_tables(v);
+    v->spm_split = model == TOK_MODEL_SPM && spm_split_safe(v);
     if (build_specials(v, d) || tok_pieces_build(v)) {
         e = llem_errf(eb, LLEM_ENOMEM, "tokenizer: out of memory");
         goto fail;
@@ -734,14 +785,11 @@ void tok_vocab_free(struct tok_vocab *v)
     llem_free(v->text_off);
     llem_free(v->text_len);
     llem_free(v->blob);
-    llem_free(v->map.slot_hash);
-    llem_free(v->map.slot_id);
+    llem_aligned_free(v->map.slot);
     llem_free(v->scores);
     llem_free(v->attr);
     llem_free(v->specials);
-    llem_free(v->merges.key);
-    llem_free(v->merges.rank);
-    llem_free(v->merges.result);
+    llem_aligned_free(v->merges.slot);
     llem_free(v->piece_off);
     llem_free(v->piece_len);
     llem_free(v->piece_blob);

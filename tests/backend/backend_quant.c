@@ -286,7 +286,7 @@ static void test_vec_dot_tile(void)
     const int nmax = 5632;
     float *f = llem_malloc(nmax * sizeof(float));
     char *xq = llem_malloc(7 * (size_t)nmax * 4);
-    char *yq = llem_malloc(3 * (size_t)nmax * 4);
+    char *yq = llem_malloc(5 * (size_t)nmax * 4);
     struct rng r;
     rng_seed(&r, 4242);
     int n_tiles = 0;
@@ -310,7 +310,8 @@ static void test_vec_dot_tile(void)
                 if (n % unit != 0 || n > nmax) {
                     continue;
                 }
-                const size_t xrb = tensor_row_size(t, n), yrb = tensor_row_size(tr->vec_dot_type, n);
+                const size_t xrb = tensor_row_size(t, n);
+                const size_t yrb = tensor_row_size(tr->vec_dot_type, n);
                 for (int rep = 0; rep < 4; rep++) {
                     for (int k = 0; k < 7; k++) {
                         fill(&r, f, n, 1.0, 2.0);
@@ -319,7 +320,7 @@ static void test_vec_dot_tile(void)
                             randomize_bits(&r, t, xq + (size_t)k * xrb, n);
                         }
                     }
-                    for (int c = 0; c < 3; c++) {
+                    for (int c = 0; c < 5; c++) {
                         fill(&r, f, n, 1.0, 1.0);
                         if (e->from_f32) {
                             e->from_f32(f, yq + (size_t)c * yrb, n);
@@ -327,26 +328,31 @@ static void test_vec_dot_tile(void)
                             vt->from_f32(f, yq + (size_t)c * yrb, n);
                         }
                     }
-                    // distinct rows, then a repeated pattern as the grid edges use
+                    // distinct rows and columns, then repeated pointers as the grid edges use;
+                    // nc from 2 to the maximum (the last 4x3 register group padded or not)
                     const int pick[2][4] = {{0, 1, 2, 3}, {4, 5, 5, 5}};
-                    const int ypick[2][3] = {{0, 1, 2}, {2, 0, 0}};
+                    const int ncs[] = {2, 3, 7, CPU_TILE_MAX_COLS};
                     for (int pt = 0; pt < 2; pt++) {
-                        const void *xs[4], *ys[3];
+                        const int nc = ncs[(rep + pt) % 4];
+                        const void *xs[4], *ys[CPU_TILE_MAX_COLS];
                         for (int k = 0; k < 4; k++) {
                             xs[k] = xq + (size_t)pick[pt][k] * xrb;
                         }
-                        for (int c = 0; c < 3; c++) {
-                            ys[c] = yq + (size_t)ypick[pt][c] * yrb;
+                        for (int c = 0; c < nc; c++) {
+                            ys[c] = yq + (size_t)((c * 3 + pt) % 5) * yrb;
                         }
-                        float s[4][3];
-                        e->tile(n, xs, ys, s);
+                        float s[4 * CPU_TILE_MAX_COLS];
+                        e->tile(n, xs, ys, nc, s);
                         for (int k = 0; k < 4; k++) {
-                            for (int c = 0; c < 3; c++) {
+                            for (int c = 0; c < nc; c++) {
                                 float v = NAN;
                                 e->vec_dot(n, &v, xs[k], ys[c]);
-                                if (memcmp(&v, &s[k][c], sizeof v) != 0) {
-                                    fprintf(stderr, "%s tile (isa %d) n=%d [%d][%d]: %.9g vs vec_dot %.9g\n",
-                                            tr->name, isa, n, k, c, (double)s[k][c], (double)v);
+                                if (memcmp(&v, &s[k * nc + c], sizeof v) != 0) {
+                                    fprintf(stderr,
+                                            "%s tile (isa %d) n=%d nc=%d [%d][%d]: %.9g vs "
+                                            "vec_dot %.9g\n",
+                                            tr->name, isa, n, nc, k, c, (double)s[k * nc + c],
+                                            (double)v);
                                     check_failures++;
                                 }
                             }

@@ -219,7 +219,7 @@ const bad = [
   ['openai bad max_tokens', '/v1/completions', { model: M, prompt: 'x', max_tokens: 'many' }, 400],
   ['missing model', '/api/generate', { prompt: 'x' }, 400],
   ['empty body', '/api/generate', '', 400],
-  ['pull not implemented', '/api/pull', { model: 'x' }, 501],
+  ['pull of an invalid name', '/api/pull', { model: '../x' }, 400],
 ];
 for (const [name, path, body, want] of bad) {
   await check(`bad input: ${name} -> ${want}`, async () => {

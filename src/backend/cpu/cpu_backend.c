@@ -1,9 +1,11 @@
 // backend/cpu/cpu_backend.c: the CPU backend's vtable: host buffers (64-byte aligned, or
 // wrapped host memory for mmapped weights), tensor copies, and the graph executor. The
-// executor runs the whole graph in one thread-pool region: every thread walks the nodes,
-// runs the node's kernel for its (ith, nth) share, and meets the others at a barrier before
-// the next node. Per-op time is recorded by thread 0 around nodes, never inside kernels.
+// executor runs the whole graph in one thread-pool region; threads take fixed-size chunks of
+// each node from a shared counter and wait only for the previous node's chunks to complete
+// (see "executor" below). Per-op time is recorded (barrier schedule) by thread 0 around nodes.
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_int.h"
@@ -22,6 +24,12 @@ struct cpu_ctx {
     struct threadpool *pool;
     const struct cpu_kernel *kernels;
     int metric_op[OP_COUNT]; // timer ids "llem_op_seconds{op=...}" (-1 if unregistered)
+    bool barrier_exec;       // LLEM_CPU_EXEC=barrier: the barrier schedule (A/B, debugging)
+    // Per-graph tables, rebuilt each compute, grown only for a larger graph (a warm decode
+    // allocates nothing): one context per executing node, up to two phases per node.
+    struct cpu_op_ctx *node_ctx;
+    struct exec_step *steps;
+    int cap; // nodes node_ctx has room for (steps: 2 * cap)
 };
 
 static struct cpu_ctx *ctx_of(const struct backend *be)
@@ -102,11 +110,6 @@ static void cpu_tensor_get(const struct tensor *t, void *data, size_t offset, si
     memcpy(data, (const char *)cpu_data(t) + offset, size);
 }
 
-static size_t cpu_be_work_size(const struct backend *be, const struct tensor *t)
-{
-    return cpu_work_size(t, ctx_of(be)->n_threads);
-}
-
 static bool cpu_be_supports_op(const struct backend *be, const struct tensor *t)
 {
     LLEM_UNUSED(be);
@@ -114,21 +117,48 @@ static bool cpu_be_supports_op(const struct backend *be, const struct tensor *t)
 }
 
 // ---- executor ----------------------------------------------------------------------------------
+//
+// Two schedules share the node contexts built here:
+// - chunked (default): each node phase (mul_mat's prep, then run) is cut into a number of
+//   chunks fixed by its shape (cpu_n_chunks); chunk i of n runs the kernel as (ith = i,
+//   nth = n). Threads take chunks from one atomic counter that numbers the chunks of the whole
+//   graph, and a phase may start once the completed-chunk counter has reached its first chunk
+//   number (every earlier phase is done). So a thread waits for work to finish, never for the
+//   other threads to arrive: a thread the OS preempted between chunks holds nobody up, and
+//   whoever is running picks up its share. Kernels are nth-invariant, so results equal the
+//   barrier schedule's bit for bit.
+// - barrier (stats on, or LLEM_CPU_EXEC=barrier): every thread runs every node as
+//   (ith, nth) = (thread, threads), with a barrier after each phase; thread 0 times nodes.
 
 static bool executes(const struct tensor *t)
 {
     return t->op != OP_NONE && !tensor_op_is_view(t->op);
 }
 
+// One phase of one node: its kernel, its context and its chunk numbers [base, end).
+struct exec_step {
+    cpu_kernel_fn fn;
+    int n_chunks;
+    unsigned base, end;
+    const struct cpu_op_ctx *c;
+};
+
 struct exec {
     struct backend *be;
     struct cpu_ctx *cx;
     struct graph *gr;
-    const struct plan *plan;
-    char *compute_base; // host address of the compute buffer (scratch areas live there)
+    int n_nodes;
+    int n_steps;
+    unsigned total; // chunks in the graph
+    _Alignas(64) _Atomic unsigned next; // next chunk number to take
+    _Alignas(64) _Atomic unsigned done; // chunks completed (futex word)
+    _Atomic int sleepers;               // threads asleep on done
 };
 
-static void node_ctx(const struct exec *ex, const struct tensor *t, struct cpu_op_ctx *c)
+#define EXEC_SPIN 2048 // pause iterations (~40 us on Zen 3) before sleeping
+
+static void node_ctx(struct cpu_ctx *cx, const struct plan *plan, char *compute_base,
+                     const struct tensor *t, struct cpu_op_ctx *c)
 {
     c->dst = t;
     c->dst_data = cpu_data(t);
@@ -137,37 +167,90 @@ static void node_ctx(const struct exec *ex, const struct tensor *t, struct cpu_o
     }
     c->work = NULL;
     c->work_bytes = 0;
-    if (ex->plan && t->id >= 0 && t->id < ex->plan->n &&
-        ex->plan->work_offs[t->id] != PLAN_NO_OFFSET) {
-        c->work = ex->compute_base + ex->plan->work_offs[t->id];
-        c->work_bytes = ex->plan->work_bytes[t->id];
+    if (plan && t->id >= 0 && t->id < plan->n && plan->work_offs[t->id] != PLAN_NO_OFFSET) {
+        c->work = compute_base + plan->work_offs[t->id];
+        c->work_bytes = plan->work_bytes[t->id];
     }
-    c->n_threads = ex->cx->n_threads;
-    c->generic_quant = ex->cx->generic_quant;
+    c->n_threads = cx->n_threads;
+    c->generic_quant = cx->generic_quant;
 }
 
-// One thread's walk over the graph. Every thread sees the same node sequence, so the barriers
-// pair up; kernels only touch their (ith, nth) share of each node.
-static void exec_thread(void *arg, int ith, int nth)
+static inline void exec_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+// Waits until `target` chunks are complete (every phase before the caller's is done): spins
+// for about the length of a chunk, then sleeps on the counter. On a machine with more runnable
+// threads than cores, the thread holding the last chunk may have been preempted; spinning
+// then would only burn this thread's share of the CPU (and delay that thread further).
+static void wait_done(struct exec *ex, unsigned target)
+{
+    for (int spins = 0; spins < EXEC_SPIN; spins++) {
+        if (atomic_load_explicit(&ex->done, memory_order_acquire) >= target) {
+            return;
+        }
+        exec_relax();
+    }
+    for (;;) {
+        unsigned v = atomic_load_explicit(&ex->done, memory_order_acquire);
+        if (v >= target) {
+            return;
+        }
+        // seq_cst pairs with the completer's (add done; load sleepers): either it sees us
+        // and wakes us, or the futex sees the new count and returns at once.
+        atomic_fetch_add(&ex->sleepers, 1);
+        if (atomic_load(&ex->done) == v) {
+            threadpool_wait_u32(&ex->done, v);
+        }
+        atomic_fetch_sub(&ex->sleepers, 1);
+    }
+}
+
+static void exec_chunked(void *arg, int ith, int nth)
+{
+    struct exec *ex = arg;
+    const struct exec_step *st = ex->cx->steps;
+    int s = 0;
+    LLEM_UNUSED(ith);
+    LLEM_UNUSED(nth);
+    for (;;) {
+        const unsigned g = atomic_fetch_add_explicit(&ex->next, 1, memory_order_relaxed);
+        if (g >= ex->total) {
+            return;
+        }
+        while (st[s].end <= g) {
+            s++;
+        }
+        wait_done(ex, st[s].base);
+        st[s].fn(st[s].c, (int)(g - st[s].base), st[s].n_chunks);
+        // Release: the chunk's writes are visible to whoever sees the count cover it.
+        atomic_fetch_add_explicit(&ex->done, 1, memory_order_seq_cst);
+        if (atomic_load(&ex->sleepers) > 0) {
+            threadpool_wake_u32(&ex->done);
+        }
+    }
+}
+
+// One thread's walk over the graph in the barrier schedule. Every thread sees the same node
+// sequence, so the barriers pair up; kernels only touch their (ith, nth) share of each node.
+static void exec_barrier(void *arg, int ith, int nth)
 {
     const struct exec *ex = arg;
     const struct cpu_kernel *kt = ex->cx->kernels;
     const bool stats = ex->be->stats_enabled;
-    const int n = graph_n_tensors(ex->gr);
     int64_t t0 = (stats && ith == 0) ? metrics_now_ns() : 0;
-    for (int i = 0; i < n; i++) {
-        const struct tensor *t = graph_tensor(ex->gr, i);
-        if (!executes(t)) {
-            continue;
-        }
+    for (int i = 0; i < ex->n_nodes; i++) {
+        const struct cpu_op_ctx *c = &ex->cx->node_ctx[i];
+        const struct tensor *t = c->dst;
         const struct cpu_kernel *k = &kt[t->op];
-        struct cpu_op_ctx c;
-        node_ctx(ex, t, &c);
         if (k->prep) {
-            k->prep(&c, ith, nth);
+            k->prep(c, ith, nth);
             threadpool_barrier(ex->cx->pool);
         }
-        k->run(&c, ith, nth);
+        k->run(c, ith, nth);
         threadpool_barrier(ex->cx->pool);
         if (stats && ith == 0) {
             int64_t t1 = metrics_now_ns();
@@ -179,16 +262,56 @@ static void exec_thread(void *arg, int ith, int nth)
     }
 }
 
+// Scratch a node needs: enough for either schedule (per-thread areas are indexed by ith, which
+// is a chunk number in the chunked one).
+static size_t node_work_size(const struct cpu_ctx *cx, const struct tensor *t)
+{
+    int n = cx->n_threads;
+    int a = cpu_n_chunks(t, false), b = cpu_n_chunks(t, true);
+    n = LLEM_MAX(n, LLEM_MAX(a, b));
+    return cpu_work_size(t, n);
+}
+
+static size_t cpu_be_work_size(const struct backend *be, const struct tensor *t)
+{
+    return node_work_size(ctx_of(be), t);
+}
+
+// Grows the per-graph tables (only when a graph has more nodes than any before it).
+static enum llem_err reserve_tables(struct cpu_ctx *cx, int n_nodes, struct llem_errbuf *eb)
+{
+    if (n_nodes <= cx->cap) {
+        return LLEM_OK;
+    }
+    int cap = LLEM_MAX(n_nodes, 2 * cx->cap);
+    struct cpu_op_ctx *nc = llem_malloc((size_t)cap * sizeof *nc);
+    struct exec_step *ns = llem_malloc((size_t)cap * 2 * sizeof *ns);
+    if (!nc || !ns) {
+        llem_free(nc);
+        llem_free(ns);
+        return llem_errf(eb, LLEM_ENOMEM, "cpu: out of memory for a %d-node graph", n_nodes);
+    }
+    llem_free(cx->node_ctx);
+    llem_free(cx->steps);
+    cx->node_ctx = nc;
+    cx->steps = ns;
+    cx->cap = cap;
+    return LLEM_OK;
+}
+
 static enum llem_err cpu_graph_compute(struct backend *be, struct graph *gr, struct llem_errbuf *eb)
 {
     struct cpu_ctx *cx = ctx_of(be);
     const int n = graph_n_tensors(gr);
+    const struct plan *pl = graph_plan(gr);
     // Check everything a kernel will dereference before any thread starts.
+    int n_nodes = 0;
     for (int i = 0; i < n; i++) {
         const struct tensor *t = graph_tensor(gr, i);
         if (!executes(t)) {
             continue;
         }
+        n_nodes++;
         if (!t->buf || !cx->kernels[t->op].run) {
             return llem_errf(eb, LLEM_EINVAL, "cpu: node '%s' (%s) is %s", t->name,
                              tensor_op_name(t->op), t->buf ? "unsupported" : "not allocated");
@@ -203,23 +326,47 @@ static enum llem_err cpu_graph_compute(struct backend *be, struct graph *gr, str
             return llem_errf(eb, LLEM_EUNSUPPORTED, "cpu: %s of '%s' unsupported",
                              tensor_op_name(t->op), t->name);
         }
-        size_t need = cpu_work_size(t, cx->n_threads);
-        const struct plan *pl = graph_plan(gr);
+        size_t need = node_work_size(cx, t);
         if (need && (!pl || t->id >= pl->n || pl->work_bytes[t->id] < need)) {
             return llem_errf(eb, LLEM_EINVAL,
                              "cpu: node '%s' has no scratch planned for %d threads (re-alloc)",
                              t->name, cx->n_threads);
         }
     }
+    enum llem_err rc = reserve_tables(cx, n_nodes, eb);
+    if (rc != LLEM_OK) {
+        return rc;
+    }
     struct backend_buffer *cb = graph_compute_buffer(gr);
-    struct exec ex = {
-        .be = be,
-        .cx = cx,
-        .gr = gr,
-        .plan = graph_plan(gr),
-        .compute_base = cb ? cb->base : NULL,
-    };
-    threadpool_run(cx->pool, exec_thread, &ex, cx->n_threads);
+    struct exec ex = {.be = be, .cx = cx, .gr = gr, .n_nodes = n_nodes};
+    unsigned chunk = 0;
+    int nn = 0, ns = 0;
+    for (int i = 0; i < n; i++) {
+        const struct tensor *t = graph_tensor(gr, i);
+        if (!executes(t)) {
+            continue;
+        }
+        struct cpu_op_ctx *c = &cx->node_ctx[nn++];
+        node_ctx(cx, pl, cb ? cb->base : NULL, t, c);
+        const struct cpu_kernel *k = &cx->kernels[t->op];
+        for (int ph = 0; ph < 2; ph++) {
+            cpu_kernel_fn fn = ph == 0 ? k->prep : k->run;
+            int nc = cpu_n_chunks(t, ph == 0);
+            if (!fn || nc < 1) {
+                continue;
+            }
+            cx->steps[ns++] = (struct exec_step){.fn = fn, .n_chunks = nc, .base = chunk,
+                                                 .end = chunk + (unsigned)nc, .c = c};
+            chunk += (unsigned)nc; // <= 2 * 32 per node: no overflow for any real graph
+        }
+    }
+    ex.n_steps = ns;
+    ex.total = chunk;
+    atomic_init(&ex.next, 0);
+    atomic_init(&ex.done, 0);
+    atomic_init(&ex.sleepers, 0);
+    const bool barrier = be->stats_enabled || cx->barrier_exec;
+    threadpool_run(cx->pool, barrier ? exec_barrier : exec_chunked, &ex, cx->n_threads);
     return LLEM_OK;
 }
 
@@ -227,6 +374,8 @@ static void cpu_release(struct backend *be)
 {
     struct cpu_ctx *cx = ctx_of(be);
     threadpool_free(cx->pool);
+    llem_free(cx->node_ctx);
+    llem_free(cx->steps);
     llem_free(cx);
     llem_free(be);
 }
@@ -291,6 +440,8 @@ enum llem_err cpu_backend_new(const struct backend_params *p, struct backend **o
     cx->isa = isa;
     cx->kernels = cpu_kernels(isa);
     cx->generic_quant = p->generic_quant;
+    const char *ex = getenv("LLEM_CPU_EXEC");
+    cx->barrier_exec = ex && strcmp(ex, "barrier") == 0;
     cx->n_threads = threadpool_resolve_threads(TP_WORK_COMPUTE, p->n_threads);
     enum llem_err err = threadpool_new(cx->n_threads, 0, &cx->pool);
     if (err != LLEM_OK) {

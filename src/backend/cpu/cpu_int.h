@@ -43,6 +43,10 @@ struct cpu_kernel {
 const struct cpu_kernel *cpu_kernels(enum cpu_isa isa);
 // Scratch bytes node t needs when run with n_threads threads.
 size_t cpu_work_size(const struct tensor *t, int n_threads);
+// How many chunks the executor cuts node t's run phase (prep: its prep phase) into: the kernel
+// is called as (ith = chunk, nth = chunks). Fixed by t's op, types and shape (never by the
+// thread count); 0 when the phase does nothing. Per-ith scratch is sized for it.
+int cpu_n_chunks(const struct tensor *t, bool prep);
 // Whether the CPU kernels handle t (op, types, layout).
 bool cpu_supports(const struct tensor *t);
 
@@ -92,16 +96,18 @@ typedef void (*cpu_vec_dot_fn)(int n, float *s, const void *x, const void *y);
 // Converts an F32 activation row to the partner type (NULL: the partner's traits->from_f32).
 typedef void (*cpu_from_f32_fn)(const float *x, void *y, int64_t n);
 
-// (optional) A register-blocked tile: s[r][c] = dot(x[r], y[c]) for 4 weight rows and 3
-// converted activation rows. Each s[r][c] must equal vec_dot(n, x[r], y[c]) bit for bit, so a
-// sequence's output never depends on which other sequences share its batch.
-typedef void (*cpu_vec_dot_tile_fn)(int n, const void *const x[4], const void *const y[3],
-                                    float s[4][3]);
+// (optional) A prefill tile: s[r * nc + c] = dot(x[r], y[c]) for 4 weight rows and nc converted
+// activation rows, 2 <= nc <= CPU_TILE_MAX_COLS (pointers may repeat). Each weight block is
+// unpacked once for all nc columns. Each element must equal vec_dot(n, x[r], y[c]) bit for bit,
+// so a sequence's output never depends on which other sequences share its batch.
+#define CPU_TILE_MAX_COLS 24
+typedef void (*cpu_vec_dot_tile_fn)(int n, const void *const x[4], const void *const *y, int nc,
+                                    float *s);
 
 struct cpu_vec_dot_entry {
     cpu_vec_dot_fn vec_dot;   // NULL: mul_mat dequantizes weight rows and dots in F32
     cpu_from_f32_fn from_f32; // activation quantizer (NULL: traits of vec_dot_type)
-    cpu_vec_dot_tile_fn tile; // (optional) 4x3 tile for prompts; NULL: vec_dot per element
+    cpu_vec_dot_tile_fn tile; // (optional) 4 x nc tile for prompts; NULL: vec_dot per element
 };
 
 // The dispatch table for an ISA, indexed by weight type (GGML_TYPE_COUNT entries). Defined in
@@ -155,6 +161,27 @@ void cpu_mul_mat_prep_ref(const struct cpu_op_ctx *c, int ith, int nth);
 void cpu_mul_mat_prep_avx2(const struct cpu_op_ctx *c, int ith, int nth);
 size_t cpu_mul_mat_work_size(const struct tensor *t, int n_threads);
 size_t cpu_flash_attn_work_size(const struct tensor *t, int n_threads);
+// Flash attention: chunks of its prep (decode: KV blocks) and run phases (see cpu_n_chunks).
+int cpu_flash_attn_chunks(const struct tensor *t, bool prep);
+void cpu_flash_attn_prep_ref(const struct cpu_op_ctx *c, int ith, int nth);
+void cpu_flash_attn_prep_avx2(const struct cpu_op_ctx *c, int ith, int nth);
+
+// Flash attention's decode inner loops (ops/flash_attn.c scalar, x86/flash_attn_avx2.c).
+struct cpu_fa_helpers {
+    // out[r] = dot(k, q[r]) for r < nr, each in dot_f32's order for the ISA.
+    void (*scores)(int64_t D, const float *k, const float *const *q, int64_t nr, float *out);
+    // acc[r] += p[r * ps] * v for r < nr, skipping rows whose p is 0.
+    void (*accum)(int64_t Dv, const float *v, const float *p, int64_t ps, float *const *acc,
+                  int64_t nr);
+    // s[i] = exp(s[i] - m) (0 for -inf) in place; returns their sum in a fixed order.
+    float (*exp_sum)(int64_t n, float *s, float m);
+    void (*f16_row)(int64_t n, const uint16_t *x, float *y); // F16 -> F32
+    // F16 mask row: from cell j, skips whole runs of cells holding at most *k visible (not
+    // -inf) cells, subtracting them from *k; returns where it stopped (a scan finishes it).
+    int64_t (*skip_f16)(int64_t n, const uint16_t *row, int64_t j, int64_t *k);
+};
+extern const struct cpu_fa_helpers cpu_fa_ref;
+extern const struct cpu_fa_helpers cpu_fa_avx2;
 
 // Bytes of one thread's rope angle table (n_rot floats, cache-line padded).
 static inline size_t cpu_rope_cache_stride(int n_rot)

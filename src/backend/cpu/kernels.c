@@ -19,7 +19,7 @@ static const struct cpu_kernel kernels_ref[OP_COUNT] = {
     [OP_CPY] = {NULL, cpu_cpy_ref},
     [OP_CONT] = {NULL, cpu_cpy_ref},
     [OP_SET_ROWS] = {NULL, cpu_set_rows_ref},
-    [OP_FLASH_ATTN] = {NULL, cpu_flash_attn_ref},
+    [OP_FLASH_ATTN] = {cpu_flash_attn_prep_ref, cpu_flash_attn_ref},
 };
 
 static const struct cpu_kernel kernels_avx2[OP_COUNT] = {
@@ -36,7 +36,7 @@ static const struct cpu_kernel kernels_avx2[OP_COUNT] = {
     [OP_CPY] = {NULL, cpu_cpy_avx2},
     [OP_CONT] = {NULL, cpu_cpy_avx2},
     [OP_SET_ROWS] = {NULL, cpu_set_rows_avx2},
-    [OP_FLASH_ATTN] = {NULL, cpu_flash_attn_avx2},
+    [OP_FLASH_ATTN] = {cpu_flash_attn_prep_avx2, cpu_flash_attn_avx2},
 };
 
 const struct cpu_kernel *cpu_kernels(enum cpu_isa isa)
@@ -55,6 +55,41 @@ size_t cpu_work_size(const struct tensor *t, int n_threads)
     case OP_CONT: return (size_t)n_threads * cpu_row_scratch_stride(t->ne[0]);
     case OP_SET_ROWS: return (size_t)n_threads * cpu_row_scratch_stride(t->src[0]->ne[0]);
     default: return 0;
+    }
+}
+
+// Chunking: a chunk should be worth far more than the ~100 ns a thread spends taking it and
+// reporting it done, and there should be enough of them that a thread the OS preempts for a
+// while leaves little behind. Cost is estimated in bytes touched.
+#define CHUNK_BYTES (32 * 1024)
+#define MAX_CHUNKS 32
+
+static int chunks_for_bytes(int64_t bytes)
+{
+    int64_t n = bytes / CHUNK_BYTES;
+    return n < 1 ? 1 : n > MAX_CHUNKS ? MAX_CHUNKS : (int)n;
+}
+
+int cpu_n_chunks(const struct tensor *t, bool prep)
+{
+    const struct tensor *s0 = t->src[0], *s1 = t->src[1];
+    switch (t->op) {
+    case OP_MUL_MAT:
+        if (prep) {
+            return chunks_for_bytes((int64_t)tensor_nbytes(s1));
+        } else {
+            // Weight bytes, with a prompt's columns adding compute on the same bytes.
+            const int64_t wb = (int64_t)tensor_row_size(s0->type, s0->ne[0]) * s0->ne[1] *
+                               s0->ne[2] * s0->ne[3];
+            const int64_t cols = tensor_nrows(s1);
+            return chunks_for_bytes(wb + wb / 4 * (cols - 1));
+        }
+    case OP_FLASH_ATTN: return cpu_flash_attn_chunks(t, prep);
+    default:
+        if (prep) {
+            return 0;
+        }
+        return chunks_for_bytes((int64_t)tensor_nbytes(t) + (s0 ? (int64_t)tensor_nbytes(s0) : 0));
     }
 }
 
@@ -81,7 +116,8 @@ bool cpu_supports(const struct tensor *t)
     case OP_CPY:
     case OP_CONT:
     case OP_SET_ROWS: return tensor_traits(s0->type) && tensor_traits(t->type);
-    case OP_FLASH_ATTN: return f32_rows(s0);
+    // The heads of a GQA group share one mask row, so the mask is broadcast over heads.
+    case OP_FLASH_ATTN: return f32_rows(s0) && (!t->src[3] || t->src[3]->ne[2] == 1);
     default: return f32_rows(t);
     }
 }

@@ -1,13 +1,16 @@
 // backend/cpu/vec_dot_table.c: the dispatch table from weight type to quantized dot-product
-// kernel (backend/cpu/quant/) per ISA: {vec_dot, activation quantizer}. mul_mat converts each
-// activation row once to the type's partner (traits->vec_dot_type) with the quantizer (NULL:
-// the partner's reference from_f32) and calls vec_dot per output element. A type without a
-// row here goes through the generic path (dequantize weight rows with to_f32, dot in F32), so
-// every type with traits works. F32/F16 weights never come here (mul_mat tiles them directly).
+// kernel (backend/cpu/quant/) per ISA: {vec_dot, activation quantizer, 4x3 tile}. mul_mat
+// converts each activation row once to the type's partner (traits->vec_dot_type) with the
+// quantizer (NULL: the partner's reference from_f32) and calls the tile for prompts (M >= 2;
+// each tile element equals vec_dot bit for bit) and vec_dot per element otherwise. A type
+// without a row here goes through the generic path (dequantize weight rows with to_f32, dot in
+// F32), so every type with traits works. F32/F16 weights never come here (mul_mat tiles them directly).
 // A vec_dot must give the same result for the same inputs: outputs may not depend on nth.
 // Rows are {vec_dot, activation quantizer, optional 4x3 tile} (struct cpu_vec_dot_entry).
 #include "backend/cpu/cpu_int.h"
 #include "backend/cpu/quant/quant.h"
+
+_Static_assert(QUANT_TILE_MAX_COLS == CPU_TILE_MAX_COLS, "tile column limits differ");
 
 static const struct cpu_vec_dot_entry table_ref[GGML_TYPE_COUNT] = {
     [GGML_TYPE_BF16] = {cpu_vec_dot_bf16_ref, NULL},

@@ -1,22 +1,25 @@
 // backend/cpu/ops/flash_attn.c: attention with an online softmax, never materialising the
-// [n_kv x n_q] score matrix. A job is a tile of query rows (one or all heads sharing a KV
-// head, times up to FA_QB queries); it walks the KV cells once, in order, converting each K/V
-// row to F32 at most once per tile (F16 is dotted directly) and updating every row's running
-// max, denominator and value accumulator. Each row sees the cells in the same order whatever
-// the tiling, so results do not depend on the thread count. Sinks join at the end as one
-// more logit with no value. The AVX2 entry point runs the same driver with AVX2 helpers.
+// [n_kv x n_q] score matrix. A query row's visible (unmasked) cells, in cell order, are cut
+// into blocks of FA_KVB; a block's partial softmax (max, sum of exp, sum of p * V) is computed
+// for the GQA heads that share the row's query and KV head, reading each K/V row once for all
+// of them, and the partials are merged in block order. Blocks count visible cells only, so a
+// row's result depends on its own cells and nothing else: not on the thread count, not on
+// which other sequences share the batch or the cache. Decode (n_q < 4): the prep phase
+// computes all blocks in parallel (a long context is shared by all threads) into scratch and
+// the run phase merges them; prompts: the run phase walks each row's blocks in turn. Sinks
+// join at the end as one more logit with no value. The AVX2 entry points run the same driver
+// with the helpers of x86/flash_attn_avx2.c.
 #include <math.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_int.h"
 
-#define FA_QB 8 // queries per tile (prompt processing); one query per tile when decoding
+#define FA_KVB 256 // visible KV cells per block
 
 struct fa_shape {
     int64_t D, Dv, n_kv, n_q, n_head, n_head_kv, n_rep, n_batch;
-    int64_t heads_per_job; // 1 or n_rep
-    int64_t q_per_job;
-    int64_t rows; // heads_per_job * q_per_job
+    bool split;    // decode: blocks in the prep phase, merge in the run phase
+    int64_t n_blk; // blocks of a row with every cell visible
 };
 
 static void fa_shape_of(const struct tensor *d, struct fa_shape *s)
@@ -30,158 +33,463 @@ static void fa_shape_of(const struct tensor *d, struct fa_shape *s)
     s->n_head_kv = k->ne[2];
     s->n_rep = s->n_head / s->n_head_kv;
     s->n_batch = q->ne[3];
-    // Prompts: tile GQA heads x queries so each K/V row is reused; decode: one row per job
-    // so all threads get work.
-    const bool prompt = s->n_q >= 4;
-    s->heads_per_job = prompt ? s->n_rep : 1;
-    s->q_per_job = prompt ? FA_QB : 1;
-    s->rows = s->heads_per_job * s->q_per_job;
+    s->split = s->n_q < 4;
+    s->n_blk = (s->n_kv + FA_KVB - 1) / FA_KVB;
 }
 
-// Per-thread scratch in floats: acc[rows][Dv], max[rows], sum[rows], k row, v row.
-static size_t fa_thread_floats(const struct fa_shape *s)
+// A partial or running softmax state: max, sum, acc[Dv].
+static size_t fa_state_floats(const struct fa_shape *s)
 {
-    size_t n = (size_t)s->rows * (size_t)s->Dv + 2 * (size_t)s->rows + (size_t)s->D + (size_t)s->Dv;
-    return (n + 15) & ~(size_t)15; // 64-byte multiple
+    return (size_t)s->Dv + 2;
+}
+
+// Per-chunk scratch (bytes, 64-byte multiple): cell indices, query and accumulator pointers,
+// scores[n_rep][FA_KVB], a K and a V row, and (prompts) a block state and a running state per
+// head.
+static size_t fa_chunk_bytes(const struct fa_shape *s)
+{
+    size_t n = FA_KVB * sizeof(int32_t) + 2 * (size_t)s->n_rep * sizeof(void *) +
+               ((size_t)s->n_rep * FA_KVB + (size_t)s->D + (size_t)s->Dv) * sizeof(float);
+    if (!s->split) {
+        n += 2 * (size_t)s->n_rep * fa_state_floats(s) * sizeof(float);
+    }
+    return (n + 63) & ~(size_t)63;
+}
+
+// Decode partials, shared by all threads: a state per (batch, head, query, block).
+static size_t fa_parts_bytes(const struct fa_shape *s)
+{
+    if (!s->split) {
+        return 0;
+    }
+    size_t n = (size_t)s->n_batch * (size_t)s->n_head * (size_t)s->n_q * (size_t)s->n_blk *
+               fa_state_floats(s) * sizeof(float);
+    return (n + 63) & ~(size_t)63;
 }
 
 size_t cpu_flash_attn_work_size(const struct tensor *t, int n_threads)
 {
     struct fa_shape s;
     fa_shape_of(t, &s);
-    return (size_t)n_threads * fa_thread_floats(&s) * sizeof(float);
+    return fa_parts_bytes(&s) + (size_t)n_threads * fa_chunk_bytes(&s);
 }
 
-static inline float mask_value(const struct tensor *m, const char *row, int64_t j)
+static int clamp_chunks(int64_t n, int64_t jobs)
 {
+    n = n < 1 ? 1 : n > 32 ? 32 : n;
+    return (int)(n < jobs ? n : jobs < 1 ? 1 : jobs);
+}
+
+int cpu_flash_attn_chunks(const struct tensor *t, bool prep)
+{
+    struct fa_shape s;
+    fa_shape_of(t, &s);
+    // Work ~ cells x query rows; 64K cell-rows are ~10-20 us.
+    const int64_t work = s.n_kv * s.n_q * s.n_head * s.n_batch / 65536;
+    const int64_t groups = s.n_batch * s.n_head_kv * s.n_q;
+    if (s.split) {
+        if (prep) {
+            return clamp_chunks(work, groups * s.n_blk);
+        }
+        return clamp_chunks(s.n_batch * s.n_head * s.n_q * s.n_blk * s.Dv / 16384, groups);
+    }
+    return prep ? 0 : clamp_chunks(work, groups);
+}
+
+// ---- scalar inner loops (x86/flash_attn_avx2.c has the AVX2 ones) ---------------------------
+
+static void scores_ref(int64_t D, const float *k, const float *const *q, int64_t nr, float *out)
+{
+    for (int64_t r = 0; r < nr; r++) {
+        out[r] = cpu_vec_ref.dot_f32(D, k, q[r]);
+    }
+}
+
+static void accum_ref(int64_t Dv, const float *v, const float *p, int64_t ps, float *const *acc,
+                      int64_t nr)
+{
+    for (int64_t r = 0; r < nr; r++) {
+        const float w = p[r * ps];
+        if (w != 0.0f) {
+            cpu_vec_ref.axpy_f32(Dv, w, v, acc[r]);
+        }
+    }
+}
+
+static float exp_sum_ref(int64_t n, float *s, float m)
+{
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        s[i] = s[i] == -INFINITY ? 0.0f : expf(s[i] - m);
+        sum += s[i];
+    }
+    return sum;
+}
+
+static void f16_row_ref(int64_t n, const uint16_t *x, float *y)
+{
+    for (int64_t i = 0; i < n; i++) {
+        y[i] = fp16_to_f32(x[i]);
+    }
+}
+
+static int64_t skip_f16_ref(int64_t n, const uint16_t *row, int64_t j, int64_t *k)
+{
+    for (; j < n; j++) {
+        if (row[j] != 0xFC00u) {
+            if (*k == 0) {
+                break;
+            }
+            (*k)--;
+        }
+    }
+    return j;
+}
+
+const struct cpu_fa_helpers cpu_fa_ref = {
+    .scores = scores_ref,
+    .accum = accum_ref,
+    .exp_sum = exp_sum_ref,
+    .f16_row = f16_row_ref,
+    .skip_f16 = skip_f16_ref,
+};
+
+// Row `type` at p as F32: p itself for F32, else converted into buf.
+static const float *fa_row_f32(const struct cpu_fa_helpers *h, uint32_t type, const char *p,
+                               float *buf, int64_t n)
+{
+    if (type == GGML_TYPE_F32) {
+        return (const float *)(const void *)p;
+    }
+    if (type == GGML_TYPE_F16) {
+        h->f16_row(n, (const uint16_t *)(const void *)p, buf);
+    } else {
+        cpu_row_to_f32(type, p, buf, n);
+    }
+    return buf;
+}
+
+// ---- the driver --------------------------------------------------------------------------------
+
+static inline bool mask_open(const struct tensor *m, const char *row, int64_t j, float *mv)
+{
+    if (!m) {
+        *mv = 0.0f;
+        return true;
+    }
     if (m->type == GGML_TYPE_F16) {
         uint16_t h;
         memcpy(&h, row + 2 * j, 2);
-        return fp16_to_f32(h);
+        if (h == 0xFC00u) { // -inf
+            return false;
+        }
+        *mv = fp16_to_f32(h);
+        return true;
     }
-    float f;
-    memcpy(&f, row + 4 * j, 4);
-    return f;
+    memcpy(mv, row + 4 * j, 4);
+    return *mv != -INFINITY;
 }
 
-static void fa_run(const struct cpu_op_ctx *c, int ith, int nth, const struct cpu_vec *vec)
+// The index of the k-th (0-based) visible cell of a mask row at or after cell j0, or n_kv.
+static int64_t fa_skip_visible(const struct cpu_fa_helpers *hp, const struct tensor *m,
+                               const char *row, int64_t j0, int64_t n_kv, int64_t k)
 {
-    const struct tensor *d = c->dst, *q = d->src[0], *k = d->src[1], *v = d->src[2];
-    const struct tensor *m = d->src[3], *sk = d->src[4];
-    const float scale = d->p.flash_attn.scale;
-    struct fa_shape s;
-    fa_shape_of(d, &s);
-    float *acc = (float *)(void *)c->work + (size_t)ith * fa_thread_floats(&s);
-    float *mx = acc + s.rows * s.Dv;
-    float *sum = mx + s.rows;
-    float *krow = sum + s.rows;
-    float *vrow = krow + s.D;
-
-    const int64_t n_hgroups = s.n_head / s.heads_per_job;
-    const int64_t n_qblocks = (s.n_q + s.q_per_job - 1) / s.q_per_job;
-    int64_t j0, j1;
-    cpu_split(s.n_batch * n_hgroups * n_qblocks, ith, nth, &j0, &j1);
-    for (int64_t job = j0; job < j1; job++) {
-        const int64_t b = job / (n_hgroups * n_qblocks);
-        const int64_t hg = (job / n_qblocks) % n_hgroups, qb = job % n_qblocks;
-        const int64_t h0 = hg * s.heads_per_job, q0 = qb * s.q_per_job;
-        const int64_t nq = LLEM_MIN(s.q_per_job, s.n_q - q0);
-        const int64_t hk = h0 / s.n_rep, bk = b % k->ne[3];
-        const int64_t rows = s.heads_per_job * nq; // row = hi * nq + qi
-        for (int64_t r = 0; r < rows; r++) {
-            mx[r] = -INFINITY;
-            sum[r] = 0.0f;
-            memset(acc + r * s.Dv, 0, (size_t)s.Dv * sizeof(float));
-        }
-        for (int64_t j = 0; j < s.n_kv; j++) {
-            const char *kr = cpu_row_c(c->src_data[1], k, j, hk, bk);
-            const char *vr = cpu_row_c(c->src_data[2], v, j, hk, bk);
-            bool k_ready = k->type != GGML_TYPE_F32 && k->type != GGML_TYPE_F16 ? false : true;
-            bool v_ready = v->type != GGML_TYPE_F32 && v->type != GGML_TYPE_F16 ? false : true;
-            for (int64_t hi = 0; hi < s.heads_per_job; hi++) {
-                const int64_t h = h0 + hi;
-                for (int64_t qi = 0; qi < nq; qi++) {
-                    const int64_t iq = q0 + qi, r = hi * nq + qi;
-                    float mv = 0.0f;
-                    if (m) {
-                        mv = mask_value(
-                            m, cpu_row_c(c->src_data[3], m, iq, h % m->ne[2], b % m->ne[3]), j);
-                        if (mv == -INFINITY) {
-                            continue;
-                        }
-                    }
-                    const float *qr =
-                        (const float *)(const void *)cpu_row_c(c->src_data[0], q, iq, h, b);
-                    float dot;
-                    if (k->type == GGML_TYPE_F32) {
-                        dot = vec->dot_f32(s.D, qr, (const float *)(const void *)kr);
-                    } else if (k->type == GGML_TYPE_F16) {
-                        dot = vec->dot_f16_f32(s.D, (const uint16_t *)(const void *)kr, qr);
-                    } else {
-                        if (!k_ready) {
-                            cpu_row_to_f32(k->type, kr, krow, s.D);
-                            k_ready = true;
-                        }
-                        dot = vec->dot_f32(s.D, krow, qr);
-                    }
-                    const float sc = dot * scale + mv;
-                    float *a = acc + r * s.Dv;
-                    float w = 1.0f;
-                    if (sc > mx[r]) {
-                        const float ms = expf(mx[r] - sc); // 0 on the first cell
-                        mx[r] = sc;
-                        vec->scale_f32(s.Dv, ms, a);
-                        sum[r] *= ms;
-                    } else {
-                        w = expf(sc - mx[r]);
-                    }
-                    sum[r] += w;
-                    if (v->type == GGML_TYPE_F32) {
-                        vec->axpy_f32(s.Dv, w, (const float *)(const void *)vr, a);
-                    } else if (v->type == GGML_TYPE_F16) {
-                        vec->axpy_f16(s.Dv, w, (const uint16_t *)(const void *)vr, a);
-                    } else {
-                        if (!v_ready) {
-                            cpu_row_to_f32(v->type, vr, vrow, s.Dv);
-                            v_ready = true;
-                        }
-                        vec->axpy_f32(s.Dv, w, vrow, a);
-                    }
-                }
+    if (!m) {
+        return j0 + k < n_kv ? j0 + k : n_kv;
+    }
+    int64_t j = j0;
+    if (m->type == GGML_TYPE_F16) {
+        j = hp->skip_f16(n_kv, (const uint16_t *)(const void *)row, j, &k);
+    }
+    float mv;
+    for (; j < n_kv; j++) {
+        if (mask_open(m, row, j, &mv)) {
+            if (k == 0) {
+                return j;
             }
+            k--;
         }
-        for (int64_t hi = 0; hi < s.heads_per_job; hi++) {
-            const int64_t h = h0 + hi;
-            for (int64_t qi = 0; qi < nq; qi++) {
-                const int64_t r = hi * nq + qi;
-                float *a = acc + r * s.Dv;
-                if (sk) {
-                    const float sink = ((const float *)(const void *)c->src_data[4])[h];
-                    if (sink > mx[r]) {
-                        const float ms = expf(mx[r] - sink);
-                        vec->scale_f32(s.Dv, ms, a);
-                        sum[r] = sum[r] * ms + 1.0f;
-                        mx[r] = sink;
-                    } else {
-                        sum[r] += expf(sink - mx[r]);
-                    }
-                }
-                float *y = (float *)(void *)cpu_row(c->dst_data, d, h, q0 + qi, b);
-                const float inv = sum[r] > 0.0f ? 1.0f / sum[r] : 0.0f;
-                for (int64_t i = 0; i < s.Dv; i++) {
-                    y[i] = a[i] * inv;
-                }
+    }
+    return n_kv;
+}
+
+// Where a job reads and writes.
+struct fa_job {
+    int64_t b, hk, qi; // batch, KV head, query
+    const char *mrow;  // mask row of the query (NULL: no mask)
+};
+
+struct fa_scratch {
+    int32_t *idx;     // [FA_KVB] visible cells of the block
+    const float **qp; // [n_rep] query rows
+    float **ap;       // [n_rep] accumulators of the block states
+    float *sc;        // [n_rep][FA_KVB] scores, then exp weights
+    float *krow, *vrow;
+    float *blk, *run; // prompts: [n_rep] block and running states
+};
+
+static void fa_scratch_of(const struct cpu_op_ctx *c, const struct fa_shape *s, int ith,
+                          struct fa_scratch *w)
+{
+    char *p = c->work + fa_parts_bytes(s) + (size_t)ith * fa_chunk_bytes(s);
+    w->idx = (int32_t *)(void *)p;
+    p += FA_KVB * sizeof(int32_t);
+    w->qp = (const float **)(void *)p;
+    p += (size_t)s->n_rep * sizeof(void *);
+    w->ap = (float **)(void *)p;
+    p += (size_t)s->n_rep * sizeof(void *);
+    w->sc = (float *)(void *)p;
+    w->krow = w->sc + s->n_rep * FA_KVB;
+    w->vrow = w->krow + s->D;
+    w->blk = w->vrow + s->Dv;
+    w->run = w->blk + (size_t)s->n_rep * fa_state_floats(s);
+}
+
+// One block: the visible cells [first, ...) up to FA_KVB of them, for the n_rep heads of the
+// job; writes each head's state (max, sum, acc) at ap[hi] - 2. Returns the cell after the
+// block's last (n_kv when the row has no more).
+static int64_t fa_block(const struct cpu_op_ctx *c, const struct fa_shape *s,
+                        const struct cpu_fa_helpers *hp, const struct fa_job *jb,
+                        struct fa_scratch *w, int64_t first)
+{
+    const struct tensor *d = c->dst, *k = d->src[1], *v = d->src[2], *m = d->src[3];
+    const float scale = d->p.flash_attn.scale;
+    const int64_t bk = jb->b % k->ne[3], n_rep = s->n_rep;
+    int64_t nc = 0, j = first;
+    float mv;
+    for (; j < s->n_kv && nc < FA_KVB; j++) {
+        if (mask_open(m, jb->mrow, j, &mv)) {
+            w->idx[nc++] = (int32_t)j;
+        }
+    }
+    // Scores: each K row once for all heads; sc[hi * FA_KVB + i].
+    float tmp[64];
+    for (int64_t i = 0; i < nc; i++) {
+        const int64_t cell = w->idx[i];
+        const float *kr = fa_row_f32(hp, k->type, cpu_row_c(c->src_data[1], k, cell, jb->hk, bk),
+                                     w->krow, s->D);
+        mask_open(m, jb->mrow, cell, &mv);
+        for (int64_t r0 = 0; r0 < n_rep; r0 += 64) {
+            const int64_t nr = LLEM_MIN(64, n_rep - r0);
+            hp->scores(s->D, kr, w->qp + r0, nr, tmp);
+            for (int64_t r = 0; r < nr; r++) {
+                w->sc[(r0 + r) * FA_KVB + i] = tmp[r] * scale + mv;
             }
         }
     }
+    for (int64_t hi = 0; hi < n_rep; hi++) {
+        float *row = w->sc + hi * FA_KVB, *st = w->ap[hi] - 2;
+        float mx = -INFINITY;
+        for (int64_t i = 0; i < nc; i++) {
+            mx = row[i] > mx ? row[i] : mx;
+        }
+        st[0] = mx;
+        memset(w->ap[hi], 0, (size_t)s->Dv * sizeof(float));
+        if (mx == -INFINITY) { // empty block, or scores of -inf
+            st[1] = 0.0f;
+            memset(row, 0, (size_t)nc * sizeof(float));
+            continue;
+        }
+        st[1] = hp->exp_sum(nc, row, mx);
+    }
+    // Values: each V row once; acc[hi] += p[hi][i] * v in cell order.
+    for (int64_t i = 0; i < nc; i++) {
+        const float *vr = fa_row_f32(hp, v->type,
+                                     cpu_row_c(c->src_data[2], v, w->idx[i], jb->hk, bk), w->vrow,
+                                     s->Dv);
+        hp->accum(s->Dv, vr, w->sc + i, FA_KVB, w->ap, n_rep);
+    }
+    return j;
+}
+
+// Merges a block state into a running state (same arithmetic for both drivers).
+static void fa_merge(const struct cpu_vec *vec, int64_t Dv, float *run, const float *blk)
+{
+    if (blk[0] == -INFINITY) {
+        return;
+    }
+    if (blk[0] > run[0]) {
+        const float ms = expf(run[0] - blk[0]); // 0 while the running state is empty
+        vec->scale_f32(Dv, ms, run + 2);
+        run[1] *= ms;
+        run[0] = blk[0];
+        vec->axpy_f32(Dv, 1.0f, blk + 2, run + 2);
+        run[1] += blk[1];
+    } else {
+        const float w = expf(blk[0] - run[0]);
+        vec->axpy_f32(Dv, w, blk + 2, run + 2);
+        run[1] += blk[1] * w;
+    }
+}
+
+// Adds the sink of head h and writes y = acc / sum.
+static void fa_finish(const struct cpu_op_ctx *c, const struct cpu_vec *vec, int64_t Dv,
+                      int64_t h, float *run, float *y)
+{
+    if (c->dst->src[4]) {
+        const float sink = ((const float *)(const void *)c->src_data[4])[h];
+        if (sink > run[0]) {
+            const float ms = expf(run[0] - sink);
+            vec->scale_f32(Dv, ms, run + 2);
+            run[1] = run[1] * ms + 1.0f;
+            run[0] = sink;
+        } else {
+            run[1] += expf(sink - run[0]);
+        }
+    }
+    const float inv = run[1] > 0.0f ? 1.0f / run[1] : 0.0f;
+    for (int64_t i = 0; i < Dv; i++) {
+        y[i] = run[2 + i] * inv;
+    }
+}
+
+static void fa_job_of(const struct cpu_op_ctx *c, const struct fa_shape *s, int64_t g,
+                      struct fa_job *jb)
+{
+    const struct tensor *m = c->dst->src[3];
+    jb->b = g / (s->n_head_kv * s->n_q);
+    jb->hk = (g / s->n_q) % s->n_head_kv;
+    jb->qi = g % s->n_q;
+    // The mask may be per head; heads of a GQA group then differ and are not grouped (see
+    // cpu_supports). Here it is broadcast over heads.
+    jb->mrow = m ? cpu_row_c(c->src_data[3], m, jb->qi, 0, jb->b % m->ne[3]) : NULL;
+}
+
+static void fa_point_queries(const struct cpu_op_ctx *c, const struct fa_shape *s,
+                             const struct fa_job *jb, struct fa_scratch *w)
+{
+    const struct tensor *q = c->dst->src[0];
+    for (int64_t hi = 0; hi < s->n_rep; hi++) {
+        w->qp[hi] = (const float *)(const void *)cpu_row_c(c->src_data[0], q, jb->qi,
+                                                         jb->hk * s->n_rep + hi, jb->b);
+    }
+}
+
+static float *fa_part(float *parts, const struct fa_shape *s, int64_t b, int64_t h, int64_t qi,
+                      int64_t blk)
+{
+    return parts + ((((size_t)b * (size_t)s->n_head + (size_t)h) * (size_t)s->n_q + (size_t)qi) *
+                        (size_t)s->n_blk + (size_t)blk) * fa_state_floats(s);
+}
+
+// Decode prep: every (batch, KV head, query, block) job computes its block state.
+static void fa_split_blocks(const struct cpu_op_ctx *c, int ith, int nth,
+                            const struct cpu_fa_helpers *hp)
+{
+    struct fa_shape s;
+    fa_shape_of(c->dst, &s);
+    if (!s.split) {
+        return;
+    }
+    float *parts = (float *)(void *)c->work;
+    struct fa_scratch w;
+    fa_scratch_of(c, &s, ith, &w);
+    int64_t j0, j1;
+    cpu_split(s.n_batch * s.n_head_kv * s.n_q * s.n_blk, ith, nth, &j0, &j1);
+    for (int64_t job = j0; job < j1; job++) {
+        struct fa_job jb;
+        fa_job_of(c, &s, job / s.n_blk, &jb);
+        const int64_t blk = job % s.n_blk;
+        fa_point_queries(c, &s, &jb, &w);
+        for (int64_t hi = 0; hi < s.n_rep; hi++) {
+            w.ap[hi] = fa_part(parts, &s, jb.b, jb.hk * s.n_rep + hi, jb.qi, blk) + 2;
+        }
+        const int64_t first =
+            fa_skip_visible(hp, c->dst->src[3], jb.mrow, 0, s.n_kv, blk * FA_KVB);
+        fa_block(c, &s, hp, &jb, &w, first);
+    }
+}
+
+// Decode run: merges each row's block states in block order.
+static void fa_split_merge(const struct cpu_op_ctx *c, int ith, int nth, const struct cpu_vec *vec)
+{
+    const struct tensor *d = c->dst;
+    struct fa_shape s;
+    fa_shape_of(d, &s);
+    float *parts = (float *)(void *)c->work;
+    int64_t r0, r1;
+    cpu_split(s.n_batch * s.n_head * s.n_q, ith, nth, &r0, &r1);
+    for (int64_t ri = r0; ri < r1; ri++) {
+        const int64_t b = ri / (s.n_head * s.n_q), h = (ri / s.n_q) % s.n_head, qi = ri % s.n_q;
+        // The running state lives in block 0's slot: merging it into itself is skipped.
+        float *run = fa_part(parts, &s, b, h, qi, 0);
+        for (int64_t blk = 1; blk < s.n_blk; blk++) {
+            fa_merge(vec, s.Dv, run, fa_part(parts, &s, b, h, qi, blk));
+        }
+        fa_finish(c, vec, s.Dv, h, run, (float *)(void *)cpu_row(c->dst_data, d, h, qi, b));
+    }
+}
+
+// Prompt run: each (batch, KV head, query) job walks its row's blocks in turn.
+static void fa_rows(const struct cpu_op_ctx *c, int ith, int nth, const struct cpu_fa_helpers *hp,
+                    const struct cpu_vec *vec)
+{
+    const struct tensor *d = c->dst;
+    struct fa_shape s;
+    fa_shape_of(d, &s);
+    struct fa_scratch w;
+    fa_scratch_of(c, &s, ith, &w);
+    const size_t sf = fa_state_floats(&s);
+    int64_t j0, j1;
+    cpu_split(s.n_batch * s.n_head_kv * s.n_q, ith, nth, &j0, &j1);
+    for (int64_t job = j0; job < j1; job++) {
+        struct fa_job jb;
+        fa_job_of(c, &s, job, &jb);
+        fa_point_queries(c, &s, &jb, &w);
+        for (int64_t hi = 0; hi < s.n_rep; hi++) {
+            w.ap[hi] = w.blk + hi * sf + 2;
+            float *run = w.run + hi * sf;
+            run[0] = -INFINITY;
+            run[1] = 0.0f;
+            memset(run + 2, 0, (size_t)s.Dv * sizeof(float));
+        }
+        // Block 0 becomes the running state as is, as in fa_split_merge.
+        int64_t next = fa_block(c, &s, hp, &jb, &w, 0);
+        for (int64_t hi = 0; hi < s.n_rep; hi++) {
+            memcpy(w.run + hi * sf, w.blk + hi * sf, sf * sizeof(float));
+        }
+        while (next < s.n_kv) {
+            next = fa_block(c, &s, hp, &jb, &w, next);
+            for (int64_t hi = 0; hi < s.n_rep; hi++) {
+                fa_merge(vec, s.Dv, w.run + hi * sf, w.blk + hi * sf);
+            }
+        }
+        for (int64_t hi = 0; hi < s.n_rep; hi++) {
+            const int64_t h = jb.hk * s.n_rep + hi;
+            fa_finish(c, vec, s.Dv, h, w.run + hi * sf,
+                      (float *)(void *)cpu_row(c->dst_data, d, h, jb.qi, jb.b));
+        }
+    }
+}
+
+static void fa_run(const struct cpu_op_ctx *c, int ith, int nth, const struct cpu_fa_helpers *hp,
+                   const struct cpu_vec *vec)
+{
+    struct fa_shape s;
+    fa_shape_of(c->dst, &s);
+    if (s.split) {
+        fa_split_merge(c, ith, nth, vec);
+    } else {
+        fa_rows(c, ith, nth, hp, vec);
+    }
+}
+
+void cpu_flash_attn_prep_ref(const struct cpu_op_ctx *c, int ith, int nth)
+{
+    fa_split_blocks(c, ith, nth, &cpu_fa_ref);
 }
 
 void cpu_flash_attn_ref(const struct cpu_op_ctx *c, int ith, int nth)
 {
-    fa_run(c, ith, nth, &cpu_vec_ref);
+    fa_run(c, ith, nth, &cpu_fa_ref, &cpu_vec_ref);
+}
+
+void cpu_flash_attn_prep_avx2(const struct cpu_op_ctx *c, int ith, int nth)
+{
+    fa_split_blocks(c, ith, nth, &cpu_fa_avx2);
 }
 
 void cpu_flash_attn_avx2(const struct cpu_op_ctx *c, int ith, int nth)
 {
-    fa_run(c, ith, nth, &cpu_vec_avx2);
+    fa_run(c, ith, nth, &cpu_fa_avx2, &cpu_vec_avx2);
 }

@@ -2,7 +2,9 @@
 // type. F32/F16 weights dot directly against F32 activations (register-blocked 4x3 tiles);
 // quantized weights with a vec_dot kernel first convert each activation row once to the
 // type's dot partner (prep phase, into the planned scratch), and types without one
-// dequantize each weight row into per-thread scratch and dot in F32. Work is cut into tiles
+// dequantize each weight row into per-thread scratch and dot in F32. For prompts, quantized
+// types with a kernel tile (vec_dot_table.c) unpack each weight block once for all the columns
+// of a grid cell; a tile element equals the type's vec_dot bit for bit. Work is cut into tiles
 // of MM_RB rows x MM_CB columns whose grid depends only on the shapes, and each thread takes a
 // contiguous run of tiles: for one token that is a split by weight rows, for a prompt a split
 // by tiles. Each output element is one dot product, so the thread count never changes a bit.
@@ -11,7 +13,8 @@
 #include "backend/cpu/cpu_int.h"
 
 #define MM_RB 16 // weight rows per tile (multiple of 4)
-#define MM_CB 24 // activation columns per tile (multiple of 3)
+#define MM_CB 24 // activation columns per tile (multiple of 3; at most CPU_TILE_MAX_COLS)
+_Static_assert(MM_CB <= CPU_TILE_MAX_COLS, "a grid cell's columns must fit one kernel tile");
 
 enum mm_path { MM_F32, MM_F16, MM_VEC_DOT, MM_DEQUANT };
 
@@ -138,31 +141,29 @@ static void mm_tile(const struct cpu_op_ctx *c, const struct cpu_vec *v,
         const int64_t base = (i3 * x->ne[2] + i2) * rows_per_batch;
         int64_t m = m0;
         if (e->tile && m1 - m0 >= 2) {
-            // 4x3 tiles through the kernel's tile; a short edge (2 columns, 1-3 rows) repeats
-            // a pointer and drops the copy, which is still cheaper than per-element vec_dots
-            // and gives the same bits (every tile element equals vec_dot). One column left
-            // over goes per element below.
-            for (; m + 2 <= m1; m += 3) {
-                const int nc = m + 3 <= m1 ? 3 : 2;
-                const void *ys[3];
-                for (int q = 0; q < 3; q++) {
-                    ys[q] = c->work + (size_t)(base + m + (q < nc ? q : nc - 1)) * row_bytes;
+            // 4 weight rows x all the tile's columns per call: each weight block is unpacked
+            // once for up to MM_CB columns. The last 1-3 rows repeat a row pointer and drop
+            // the copy (every tile element equals vec_dot, so this changes no bit).
+            const void *ys[MM_CB];
+            const int nc = (int)(m1 - m0);
+            for (int q = 0; q < nc; q++) {
+                ys[q] = c->work + (size_t)(base + m0 + q) * row_bytes;
+            }
+            for (int64_t n = n0; n < n1; n += 4) {
+                const int nr = n + 4 <= n1 ? 4 : (int)(n1 - n);
+                const void *ws[4];
+                for (int r = 0; r < 4; r++) {
+                    ws[r] = WROW(n + (r < nr ? r : nr - 1));
                 }
-                for (int64_t n = n0; n < n1; n += 4) {
-                    const int nr = n + 4 <= n1 ? 4 : (int)(n1 - n);
-                    const void *ws[4];
-                    for (int r = 0; r < 4; r++) {
-                        ws[r] = WROW(n + (r < nr ? r : nr - 1));
-                    }
-                    float out[4][3];
-                    e->tile((int)K, ws, ys, out);
-                    for (int r = 0; r < nr; r++) {
-                        for (int q = 0; q < nc; q++) {
-                            DST(n + r, m + q) = out[r][q];
-                        }
+                float out[4 * MM_CB];
+                e->tile((int)K, ws, ys, nc, out);
+                for (int r = 0; r < nr; r++) {
+                    for (int q = 0; q < nc; q++) {
+                        DST(n + r, m0 + q) = out[r * nc + q];
                     }
                 }
             }
+            m = m1;
         }
         for (; m < m1; m++) {
             const char *xq = c->work + (size_t)(base + m) * row_bytes;

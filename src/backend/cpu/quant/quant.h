@@ -43,18 +43,20 @@ void cpu_vec_dot_iq4_xs_q8_K_avx2(int n, float *s, const void *x, const void *y)
 void cpu_vec_dot_f16_avx2(int n, float *s, const void *x, const void *y);
 void cpu_vec_dot_bf16_avx2(int n, float *s, const void *x, const void *y);
 
-// 4x3 tiles: s[r][c] = dot(x[r], y[c]) for 4 weight rows and 3 converted activation rows,
-// each equal bit for bit to the matching vec_dot above (pointers may repeat).
-void cpu_vec_dot_tile_q4_0_q8_0_avx2(int n, const void *const x[4], const void *const y[3],
-                                     float s[4][3]);
-void cpu_vec_dot_tile_q8_0_q8_0_avx2(int n, const void *const x[4], const void *const y[3],
-                                     float s[4][3]);
-void cpu_vec_dot_tile_q4_K_q8_K_avx2(int n, const void *const x[4], const void *const y[3],
-                                     float s[4][3]);
-void cpu_vec_dot_tile_q5_K_q8_K_avx2(int n, const void *const x[4], const void *const y[3],
-                                     float s[4][3]);
-void cpu_vec_dot_tile_q6_K_q8_K_avx2(int n, const void *const x[4], const void *const y[3],
-                                     float s[4][3]);
+// Prefill tiles: s[r * nc + c] = dot(x[r], y[c]) for 4 weight rows and nc activation rows,
+// 2 <= nc <= QUANT_TILE_MAX_COLS, each equal bit for bit to the matching vec_dot above
+// (pointers may repeat).
+#define QUANT_TILE_MAX_COLS 24
+void cpu_vec_dot_tile_q4_0_q8_0_avx2(int n, const void *const x[4], const void *const *y, int nc,
+                                     float *s);
+void cpu_vec_dot_tile_q8_0_q8_0_avx2(int n, const void *const x[4], const void *const *y, int nc,
+                                     float *s);
+void cpu_vec_dot_tile_q4_K_q8_K_avx2(int n, const void *const x[4], const void *const *y, int nc,
+                                     float *s);
+void cpu_vec_dot_tile_q5_K_q8_K_avx2(int n, const void *const x[4], const void *const *y, int nc,
+                                     float *s);
+void cpu_vec_dot_tile_q6_K_q8_K_avx2(int n, const void *const x[4], const void *const *y, int nc,
+                                     float *s);
 
 // Activation quantizers, byte-identical to tensor_quant_q8_0 / _q8_1 / _q8_K (tensor/types.h)
 // for every finite input (the tests check it), n % block == 0.

@@ -293,9 +293,9 @@ void cpu_vec_dot_iq4_xs_q8_K_avx2(int n, float *s, const void *vx, const void *v
     *s = qa_hsum_ps(acc);
 }
 
-// ---- 4x3 tiles (prefill) ------------------------------------------------------------------
+// ---- 4 x nc tiles (prefill) ---------------------------------------------------------------
 // Per super-block each of the 4 weight rows is unpacked once into 8 chunks of 32 unsigned
-// codes and 8 int16 scale vectors (on the stack, L1), then dotted against all 3 activation
+// codes and 8 int16 scale vectors (on the stack, L1), then dotted against all nc activation
 // rows. The int32 sums per super-block are exact and integer addition is associative, so they
 // equal the single dot's; the float steps (d * sumi, dmin * mins, the hsums) are the same
 // operations in the same order, so s[r][c] is bit for bit vec_dot(x[r], y[c]).
@@ -321,14 +321,18 @@ ktile_unpack(enum ktile_type kt, const void *vx, int i, __m256i *code, __m256i *
             const __m256i b2 = qa_load(x->ql + 64 * k + 32);
             const __m256i bh = qa_load(x->qh + 32 * k);
             const int t = 4 * k;
-            code[(t + 0) * stride] = _mm256_or_si256(_mm256_and_si256(b1, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(bh, m2), 4));
-            code[(t + 1) * stride] = _mm256_or_si256(_mm256_and_si256(b2, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 2), m2), 4));
-            code[(t + 2) * stride] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 4), m2), 4));
-            code[(t + 3) * stride] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 6), m2), 4));
+            const __m256i h0 = _mm256_and_si256(bh, m2);
+            const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(bh, 2), m2);
+            const __m256i h2 = _mm256_and_si256(_mm256_srli_epi16(bh, 4), m2);
+            const __m256i h3 = _mm256_and_si256(_mm256_srli_epi16(bh, 6), m2);
+            code[(t + 0) * stride] =
+                _mm256_or_si256(_mm256_and_si256(b1, m4), _mm256_slli_epi16(h0, 4));
+            code[(t + 1) * stride] =
+                _mm256_or_si256(_mm256_and_si256(b2, m4), _mm256_slli_epi16(h1, 4));
+            code[(t + 2) * stride] = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(b1, 4), m4), _mm256_slli_epi16(h2, 4));
+            code[(t + 3) * stride] = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(b2, 4), m4), _mm256_slli_epi16(h3, 4));
             #pragma GCC unroll 4
             for (int r = 0; r < 4; r++) {
                 sc[(t + r) * stride] = scale_pair(sc16, 2 * r, 2 * r + 1);
@@ -354,9 +358,10 @@ ktile_unpack(enum ktile_type kt, const void *vx, int i, __m256i *code, __m256i *
     const __m256i b4 = _mm256_set1_epi8(0x10);
     #pragma GCC unroll 4
     for (int j = 0; j < 4; j++) {
-        sc[(2 * j) * stride] = _mm256_broadcastsi128_si256(_mm_shuffle_epi8(sc16, bcast16_pat(2 * j)));
-        sc[(2 * j + 1) * stride] =
-            _mm256_broadcastsi128_si256(_mm_shuffle_epi8(sc16, bcast16_pat(2 * j + 1)));
+        const __m128i s_lo = _mm_shuffle_epi8(sc16, bcast16_pat(2 * j));
+        const __m128i s_hi = _mm_shuffle_epi8(sc16, bcast16_pat(2 * j + 1));
+        sc[(2 * j) * stride] = _mm256_broadcastsi128_si256(s_lo);
+        sc[(2 * j + 1) * stride] = _mm256_broadcastsi128_si256(s_hi);
         const __m256i bits = qa_load(qs + 32 * j);
         __m256i ql = _mm256_and_si256(bits, m4);
         __m256i qh = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
@@ -372,16 +377,17 @@ ktile_unpack(enum ktile_type kt, const void *vx, int i, __m256i *code, __m256i *
     *dminx = qa_f16(dmin);
 }
 
+// Super-block outer, columns inner: the 4 rows' unpacked super-block (2 KiB on the stack) is
+// reused by all nc columns; the float accumulators live in memory (one fma per super-block).
 static inline __attribute__((always_inline)) void ktile(enum ktile_type kt, int n,
                                                         const void *const vx[4],
-                                                        const void *const vy[3], float s[4][3])
+                                                        const void *const *vy, int nc, float *s)
 {
-    const struct block_q8_K *y[3] = {vy[0], vy[1], vy[2]};
     const int nb = n / QK_K;
     const __m256i m32 = _mm256_set1_epi8(32);
-    __m256 acc[3][4];
-    __m128 accm[3][4];
-    for (int c = 0; c < 3; c++) {
+    __m256 acc[QUANT_TILE_MAX_COLS][4];
+    __m128 accm[QUANT_TILE_MAX_COLS][4];
+    for (int c = 0; c < nc; c++) {
         for (int r = 0; r < 4; r++) {
             acc[c][r] = _mm256_setzero_ps();
             accm[c][r] = _mm_setzero_ps();
@@ -393,10 +399,12 @@ static inline __attribute__((always_inline)) void ktile(enum ktile_type kt, int 
     for (int i = 0; i < nb; i++) {
         #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
-            ktile_unpack(kt, vx[r], i, &code[0][r], &sc[0][r], 4, &mins16[r], &dx[r], &dminx[r]);
+            ktile_unpack(kt, vx[r], i, &code[0][r], &sc[0][r], 4, &mins16[r], &dx[r],
+                         &dminx[r]);
         }
-        for (int c = 0; c < 3; c++) {
-            const int8_t *q8 = y[c][i].qs;
+        for (int c = 0; c < nc; c++) {
+            const struct block_q8_K *y = (const struct block_q8_K *)vy[c] + i;
+            const int8_t *q8 = y->qs;
             __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
             #pragma GCC unroll 1
             for (int t = 0; t < 8; t++) {
@@ -421,18 +429,18 @@ static inline __attribute__((always_inline)) void ktile(enum ktile_type kt, int 
             if (kt == KT_Q6_K) {
                 #pragma GCC unroll 4
                 for (int r = 0; r < 4; r++) {
-                    const float d = dx[r] * y[c][i].d;
+                    const float d = dx[r] * y->d;
                     acc[c][r] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[r]),
                                                 acc[c][r]);
                 }
             } else {
-                const __m256i bs = qa_load(y[c][i].bsums);
+                const __m256i bs = qa_load(y->bsums);
                 const __m128i q8s =
                     _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
                 #pragma GCC unroll 4
                 for (int r = 0; r < 4; r++) {
-                    const float d = y[c][i].d * dx[r];
-                    const float dmin = -y[c][i].d * dminx[r];
+                    const float d = y->d * dx[r];
+                    const float dmin = -y->d * dminx[r];
                     const __m128i prodm = _mm_madd_epi16(mins16[r], q8s);
                     accm[c][r] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prodm),
                                               accm[c][r]);
@@ -443,29 +451,29 @@ static inline __attribute__((always_inline)) void ktile(enum ktile_type kt, int 
         }
     }
     for (int r = 0; r < 4; r++) {
-        for (int c = 0; c < 3; c++) {
-            s[r][c] = kt == KT_Q6_K ? qa_hsum_ps(acc[c][r])
-                                    : qa_hsum_ps(acc[c][r]) + qa_hsum_ps128(accm[c][r]);
+        for (int c = 0; c < nc; c++) {
+            s[r * nc + c] = kt == KT_Q6_K ? qa_hsum_ps(acc[c][r])
+                                          : qa_hsum_ps(acc[c][r]) + qa_hsum_ps128(accm[c][r]);
         }
     }
 }
 
-void cpu_vec_dot_tile_q4_K_q8_K_avx2(int n, const void *const x[4], const void *const y[3],
-                                     float s[4][3])
+void cpu_vec_dot_tile_q4_K_q8_K_avx2(int n, const void *const x[4], const void *const *y, int nc,
+                                     float *s)
 {
-    ktile(KT_Q4_K, n, x, y, s);
+    ktile(KT_Q4_K, n, x, y, nc, s);
 }
 
-void cpu_vec_dot_tile_q5_K_q8_K_avx2(int n, const void *const x[4], const void *const y[3],
-                                     float s[4][3])
+void cpu_vec_dot_tile_q5_K_q8_K_avx2(int n, const void *const x[4], const void *const *y, int nc,
+                                     float *s)
 {
-    ktile(KT_Q5_K, n, x, y, s);
+    ktile(KT_Q5_K, n, x, y, nc, s);
 }
 
-void cpu_vec_dot_tile_q6_K_q8_K_avx2(int n, const void *const x[4], const void *const y[3],
-                                     float s[4][3])
+void cpu_vec_dot_tile_q6_K_q8_K_avx2(int n, const void *const x[4], const void *const *y, int nc,
+                                     float *s)
 {
-    ktile(KT_Q6_K, n, x, y, s);
+    ktile(KT_Q6_K, n, x, y, nc, s);
 }
 
 // ---- Q8_K activation quantizer -------------------------------------------------------------

@@ -35,8 +35,7 @@ void cpu_vec_dot_q4_0_q8_0_avx2(int n, float *s, const void *vx, const void *vy)
 // The int32 lanes equal qa_dot_i8(q - 8, y)'s: maddubs(q, y) - maddubs(8, y) gives the same
 // int16 pair sums (|q y| pairs <= 3810, no saturation), so every s[r][c] is bit for bit
 // cpu_vec_dot_q4_0_q8_0_avx2(x[r], y[c]) (same scale product, same fma chain, same hsum).
-void cpu_vec_dot_tile_q4_0_q8_0_avx2(int n, const void *const vx[4], const void *const vy[3],
-                                     float s[4][3])
+static void tile4x3_q4_0(int n, const void *const vx[4], const void *const vy[3], float s[4][3])
 {
     const struct block_q4_0 *x[4] = {vx[0], vx[1], vx[2], vx[3]};
     const struct block_q8_0 *y[3] = {vy[0], vy[1], vy[2]};
@@ -77,6 +76,38 @@ void cpu_vec_dot_tile_q4_0_q8_0_avx2(int n, const void *const vx[4], const void 
 }
 
 // Unsigned codes 0..15 (maddubs' unsigned side); the min term m * s_y is summed apart.
+// The 4 x nc entry points: 4x3 register tiles, the last one padded by repeating a column.
+typedef void (*tile4x3_fn)(int n, const void *const vx[4], const void *const vy[3],
+                           float s[4][3]);
+
+static inline void tile_cols(tile4x3_fn f, int n, const void *const x[4], const void *const *y,
+                             int nc, float *s)
+{
+    for (int c0 = 0; c0 < nc; c0 += 3) {
+        const int k = nc - c0 < 3 ? nc - c0 : 3;
+        const void *ys[3] = {y[c0], y[c0 + (k > 1 ? 1 : 0)], y[c0 + (k > 2 ? 2 : k - 1)]};
+        float t[4][3];
+        f(n, x, ys, t);
+        for (int r = 0; r < 4; r++) {
+            for (int q = 0; q < k; q++) {
+                s[r * nc + c0 + q] = t[r][q];
+            }
+        }
+    }
+}
+
+void cpu_vec_dot_tile_q4_0_q8_0_avx2(int n, const void *const x[4], const void *const *y, int nc,
+                                     float *s)
+{
+    tile_cols(tile4x3_q4_0, n, x, y, nc, s);
+}
+
+void cpu_vec_dot_tile_q8_0_q8_0_avx2(int n, const void *const x[4], const void *const *y, int nc,
+                                     float *s)
+{
+    tile_cols(tile4x3_q8_0, n, x, y, nc, s);
+}
+
 void cpu_vec_dot_q4_1_q8_1_avx2(int n, float *s, const void *vx, const void *vy)
 {
     const struct block_q4_1 *x = vx;
@@ -141,8 +172,7 @@ void cpu_vec_dot_q8_0_q8_0_avx2(int n, float *s, const void *vx, const void *vy)
 }
 
 // As the Q4_0 tile: |x| computed once per weight block, the sign moved onto each column.
-void cpu_vec_dot_tile_q8_0_q8_0_avx2(int n, const void *const vx[4], const void *const vy[3],
-                                     float s[4][3])
+static void tile4x3_q8_0(int n, const void *const vx[4], const void *const vy[3], float s[4][3])
 {
     const struct block_q8_0 *x[4] = {vx[0], vx[1], vx[2], vx[3]};
     const struct block_q8_0 *y[3] = {vy[0], vy[1], vy[2]};

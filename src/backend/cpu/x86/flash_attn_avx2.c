@@ -1,0 +1,127 @@
+// backend/cpu/x86/flash_attn_avx2.c: the AVX2 inner loops of flash attention's decode driver
+// (ops/flash_attn.c): one K row dotted against a GQA group's query rows, a V row added into
+// their accumulators, the block's exp-and-sum (vector expf), F16 -> F32 rows with F16C. Each
+// loop's order is fixed by the lengths alone, so results never depend on the thread count.
+#include <immintrin.h>
+#include <math.h>
+
+#include "backend/cpu/cpu_int.h"
+#include "backend/cpu/x86/simd_avx2.h"
+
+static inline float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// Two rows at a time share the K loads; each row's sum has dot_f32's order (8 lanes, fixed
+// lane sum, scalar tail).
+static void scores_avx2(int64_t D, const float *k, const float *const *q, int64_t nr, float *out)
+{
+    int64_t r = 0;
+    for (; r + 2 <= nr; r += 2) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        const float *q0 = q[r], *q1 = q[r + 1];
+        int64_t i = 0;
+        for (; i + 8 <= D; i += 8) {
+            const __m256 kv = _mm256_loadu_ps(k + i);
+            a0 = _mm256_fmadd_ps(kv, _mm256_loadu_ps(q0 + i), a0);
+            a1 = _mm256_fmadd_ps(kv, _mm256_loadu_ps(q1 + i), a1);
+        }
+        float s0 = hsum8(a0), s1 = hsum8(a1);
+        for (; i < D; i++) {
+            s0 += k[i] * q0[i];
+            s1 += k[i] * q1[i];
+        }
+        out[r] = s0;
+        out[r + 1] = s1;
+    }
+    for (; r < nr; r++) {
+        __m256 a0 = _mm256_setzero_ps();
+        int64_t i = 0;
+        for (; i + 8 <= D; i += 8) {
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(k + i), _mm256_loadu_ps(q[r] + i), a0);
+        }
+        float s0 = hsum8(a0);
+        for (; i < D; i++) {
+            s0 += k[i] * q[r][i];
+        }
+        out[r] = s0;
+    }
+}
+
+static void accum_avx2(int64_t Dv, const float *v, const float *p, int64_t ps, float *const *acc,
+                       int64_t nr)
+{
+    for (int64_t r = 0; r < nr; r++) {
+        const float w = p[r * ps];
+        if (w == 0.0f) {
+            continue;
+        }
+        const __m256 wv = _mm256_set1_ps(w);
+        float *a = acc[r];
+        int64_t i = 0;
+        for (; i + 8 <= Dv; i += 8) {
+            _mm256_storeu_ps(a + i, _mm256_fmadd_ps(wv, _mm256_loadu_ps(v + i),
+                                                    _mm256_loadu_ps(a + i)));
+        }
+        for (; i < Dv; i++) {
+            a[i] += w * v[i];
+        }
+    }
+}
+
+static float exp_sum_avx2(int64_t n, float *s, float m)
+{
+    const __m256 mv = _mm256_set1_ps(m);
+    __m256 acc = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        // exp(-inf - m) underflows to 0 in avx2_exp.
+        const __m256 e = avx2_exp(_mm256_sub_ps(_mm256_loadu_ps(s + i), mv));
+        _mm256_storeu_ps(s + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    float sum = hsum8(acc);
+    for (; i < n; i++) {
+        s[i] = s[i] == -INFINITY ? 0.0f : expf(s[i] - m);
+        sum += s[i];
+    }
+    return sum;
+}
+
+static void f16_row_avx2(int64_t n, const uint16_t *x, float *y)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(x + i))));
+    }
+    for (; i < n; i++) {
+        y[i] = _cvtsh_ss(x[i]);
+    }
+}
+
+static int64_t skip_f16_avx2(int64_t n, const uint16_t *row, int64_t j, int64_t *k)
+{
+    const __m256i ninf = _mm256_set1_epi16((short)0xFC00);
+    for (; j + 16 <= n; j += 16) {
+        const __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(row + j));
+        const unsigned masked = (unsigned)_mm256_movemask_epi8(_mm256_cmpeq_epi16(x, ninf));
+        const int64_t vis = 16 - __builtin_popcount(masked) / 2;
+        if (vis > *k) {
+            break;
+        }
+        *k -= vis;
+    }
+    return j;
+}
+
+const struct cpu_fa_helpers cpu_fa_avx2 = {
+    .scores = scores_avx2,
+    .accum = accum_avx2,
+    .exp_sum = exp_sum_avx2,
+    .f16_row = f16_row_avx2,
+    .skip_f16 = skip_f16_avx2,
+};
