@@ -29,20 +29,6 @@ static const char *const usage_text =
     "  -v, --verbose   also print all metadata and the tensor list\n"
     "  -h, --help      this help\n" CLI_ENV_HELP;
 
-// llama.cpp's llama_ftype values (general.file_type) and their usual names.
-static const char *ftype_name(uint32_t ft)
-{
-    static const char *const names[] = {
-        [0] = "F32",      [1] = "F16",      [2] = "Q4_0",       [3] = "Q4_1",    [7] = "Q8_0",
-        [8] = "Q5_0",     [9] = "Q5_1",     [10] = "Q2_K",      [11] = "Q3_K_S", [12] = "Q3_K_M",
-        [13] = "Q3_K_L",  [14] = "Q4_K_S",  [15] = "Q4_K_M",    [16] = "Q5_K_S", [17] = "Q5_K_M",
-        [18] = "Q6_K",    [19] = "IQ2_XXS", [20] = "IQ2_XS",    [21] = "Q2_K_S", [22] = "IQ3_XS",
-        [23] = "IQ3_XXS", [24] = "IQ1_S",   [25] = "IQ4_NL",    [26] = "IQ3_S",  [27] = "IQ3_M",
-        [28] = "IQ2_S",   [29] = "IQ2_M",   [30] = "IQ4_XS",    [31] = "IQ1_M",  [32] = "BF16",
-        [36] = "TQ1_0",   [37] = "TQ2_0",   [38] = "MXFP4_MOE",
-    };
-    return ft < sizeof names / sizeof names[0] ? names[ft] : NULL;
-}
 
 // "15.2M", "1.1B", "292.5K", "512".
 static void human_count(char *buf, size_t n, uint64_t v)
@@ -210,8 +196,8 @@ static const char *arch_value(const struct gguf_file *f, const char *arch, const
 static const char *quantization(const struct gguf_file *f)
 {
     uint32_t ft;
-    if (gguf_get_u32(f, "general.file_type", &ft) && ftype_name(ft)) {
-        return ftype_name(ft);
+    if (gguf_get_u32(f, "general.file_type", &ft) && gguf_ftype_name(ft)) {
+        return gguf_ftype_name(ft);
     }
     uint64_t bytes[GGML_TYPE_COUNT] = {0}, all[GGML_TYPE_COUNT] = {0};
     for (int64_t i = 0; i < gguf_n_tensors(f); i++) {

@@ -78,6 +78,10 @@ const char *gguf_value_type_name(enum gguf_value_type t);
 // Bytes of a row of n elements of `type`; 0 if n is not a multiple of the block size.
 size_t gguf_row_bytes(uint32_t type, int64_t n);
 
+// Name of a general.file_type value (llama.cpp's LLAMA_FTYPE_* numbering, as Ollama shows it:
+// "Q4_K_M"); NULL for values without a name.
+const char *gguf_ftype_name(uint32_t ftype);
+
 #define GGUF_MAX_DIMS 4
 #define GGUF_DEFAULT_ALIGNMENT 32
 

@@ -416,12 +416,13 @@ static enum llem_err try_pair(struct bpe_ctx *c, int32_t l, int32_t r)
 static enum llem_err encode_bytes(struct bpe_ctx *c, const char *s, size_t n, size_t *out_n)
 {
     if (n * 2 > c->enc_cap) {
-        char *ne = llem_realloc(c->enc, n * 2);
+        size_t cap = n * 4 > 256 ? n * 4 : 256; // words are short: few regrowths per call
+        char *ne = llem_realloc(c->enc, cap);
         if (!ne) {
             return LLEM_ENOMEM;
         }
         c->enc = ne;
-        c->enc_cap = n * 2;
+        c->enc_cap = cap;
     }
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
@@ -472,7 +473,7 @@ static enum llem_err bpe_word(size_t off, size_t n, void *ctx)
         }
     }
     if (n > c->sym_cap) {
-        size_t cap = n * 2;
+        size_t cap = n * 2 > 64 ? n * 2 : 64;
         int32_t *a = llem_realloc(c->id, cap * 4 * sizeof *a);
         if (!a) {
             return LLEM_ENOMEM;

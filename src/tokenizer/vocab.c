@@ -52,9 +52,11 @@ static void *map_alloc(size_t size)
     }
     size = (size + huge - 1) & ~(huge - 1);
     void *p = llem_aligned_alloc(huge, size);
+#ifdef MADV_HUGEPAGE
     if (p) {
         (void)madvise(p, size, MADV_HUGEPAGE); // only a hint: failure is harmless
     }
+#endif
     return p;
 }
 

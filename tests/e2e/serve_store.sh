@@ -61,13 +61,13 @@ for _ in $(seq 1 100); do
     kill -0 "$pid" 2>/dev/null || { echo "FAIL: llem serve exited"; cat "$T/serve.log"; exit 1; }
     sleep 0.2
 done
-post() { curl -s -X "${3:-POST}" -H 'Content-Type: application/json' --data-binary "$2" "$url$1"; }
-code() { curl -s -o "$T/body" -w '%{http_code}' -X "${3:-POST}" -H 'Content-Type: application/json' \
+post() { curl -s -m 120 -X "${3:-POST}" -H 'Content-Type: application/json' --data-binary "$2" "$url$1"; }
+code() { curl -s -m 120 -o "$T/body" -w '%{http_code}' -X "${3:-POST}" -H 'Content-Type: application/json' \
               --data-binary "$2" "$url$1"; }
 gen() { post /api/generate "$1" | jq -c '{response, prompt_eval_count, eval_count}'; }
 
 # ---- create from a Modelfile (older {"name","modelfile"} form) -----------------------------
-TPL='{{ if .System }}[{{ .System }}] {{ end }}{{ .Prompt }}'
+TPL='{{ if .System }}The dog {{ .System }} was big. {{ end }}{{ .Prompt }}'
 mf=$(printf 'FROM %s\nPARAMETER temperature 0\nPARAMETER num_predict 6\nSYSTEM """Tim"""\nTEMPLATE """%s"""\nLICENSE "free"\n' "$gguf" "$TPL")
 body=$(jq -cn --arg m "$mf" '{name: "storyteller", modelfile: $m}')
 post /api/create "$body" >"$T/create.out"
@@ -99,7 +99,7 @@ expect "/v1/models lists it" 1 "$v1"
 
 # ---- generate through the name: TEMPLATE + SYSTEM + PARAMETER defaults apply ---------------
 a=$(gen '{"model":"storyteller","prompt":"Once upon a time","stream":false}')
-b=$(gen '{"model":"stories","prompt":"[Tim] Once upon a time","raw":true,"stream":false,"options":{"temperature":0,"num_predict":6}}')
+b=$(gen '{"model":"stories","prompt":"The dog Tim was big. Once upon a time","raw":true,"stream":false,"options":{"temperature":0,"num_predict":6}}')
 expect "generate through the store name == raw run of the rendered template" "$b" "$a"
 expect "PARAMETER num_predict 6 applies" 6 "$(jq .eval_count <<<"$a")"
 c2=$(gen '{"model":"storyteller","prompt":"Once upon a time","stream":false,"options":{"num_predict":2}}')
@@ -107,8 +107,9 @@ expect "request options override PARAMETERs" 2 "$(jq .eval_count <<<"$c2")"
 d=$(gen '{"model":"storyteller","prompt":"Once upon a time","stream":false,"template":"{{ .Prompt }}"}')
 e=$(gen '{"model":"stories","prompt":"Once upon a time","raw":true,"stream":false,"options":{"temperature":0,"num_predict":6}}')
 expect "the request's template wins over TEMPLATE" "$e" "$d"
-ch=$(post /api/chat '{"model":"storyteller","messages":[{"role":"user","content":"Once upon a time"}],"stream":false}' | jq -r .message.content)
-expect "chat renders TEMPLATE with the model's SYSTEM" "$(jq -r .response <<<"$a")" "$ch"
+ch=$(post /api/chat '{"model":"storyteller","messages":[{"role":"user","content":"Once upon a time"}],"stream":false}' |
+     jq -c '{response: .message.content, prompt_eval_count, eval_count}')
+expect "chat renders TEMPLATE with the model's SYSTEM" "$a" "$ch"
 ps=$(curl -s "$url/api/ps" | jq -c '.models[] | select(.name == "storyteller:latest") | .digest')
 expect "ps shows the store model with its manifest digest" "$(jq -c .digest <<<"$entry")" "$ps"
 

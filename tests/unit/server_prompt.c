@@ -67,7 +67,7 @@ static void render(const struct model *m, const struct tok_vocab *v, const cJSON
     struct strbuf sb;
     strbuf_init(&sb, 1 << 20);
     struct llem_errbuf eb = {0};
-    enum llem_err e = prompt_render_chat(m, v, ms, tools, false, false, &sb, &eb);
+    enum llem_err e = prompt_render_chat(m, v, ms, tools, false, false, NULL, &sb, &eb);
     CHECK_EQ_I64(e, want_err);
     if (want) {
         CHECK_EQ_STR(strbuf_cstr(&sb), want);
@@ -88,12 +88,13 @@ static void test_jinja(void)
     struct strbuf sb;
     strbuf_init(&sb, 0);
     struct llem_errbuf eb = {0};
-    CHECK(prompt_render_chat(&m, v, ms, NULL, true, true, &sb, &eb) == LLEM_EINVAL);
+    CHECK(prompt_render_chat(&m, v, ms, NULL, true, true, NULL, &sb, &eb) == LLEM_EINVAL);
     CHECK(strstr(eb.msg, "thinking") != NULL);
-    CHECK_OK(prompt_render_generate(&m, v, "x", "sys", NULL, &sb, &eb), &eb);
+    CHECK_OK(prompt_render_generate(&m, v, "x", "sys", NULL, false, false, &sb, &eb), &eb);
     CHECK_EQ_STR(strbuf_cstr(&sb), "[system]sys[user]x[assistant]");
     strbuf_reset(&sb);
-    CHECK_OK(prompt_render_generate(&m, v, "x", "sys", "{{ .System }}|{{ .Prompt }}", &sb, &eb),
+    CHECK_OK(prompt_render_generate(&m, v, "x", "sys", "{{ .System }}|{{ .Prompt }}", false, false,
+                                    &sb, &eb),
              &eb);
     CHECK_EQ_STR(strbuf_cstr(&sb), "sys|x");
     CHECK_EQ_STR(prompt_kind(&m, v), "jinja");
@@ -132,7 +133,8 @@ static void test_fallbacks(void)
     struct strbuf sb;
     strbuf_init(&sb, 0);
     struct llem_errbuf eb = {0};
-    CHECK_OK(prompt_render_generate(&m, v, "Once upon a time", NULL, NULL, &sb, &eb), &eb);
+    CHECK_OK(prompt_render_generate(&m, v, "Once upon a time", NULL, NULL, false, false, &sb, &eb),
+             &eb);
     CHECK_EQ_STR(strbuf_cstr(&sb), "Once upon a time"); // Ollama's {{ .Prompt }}
     strbuf_deinit(&sb);
     cJSON *tools = cJSON_Parse("[{\"type\":\"function\"}]");

@@ -1,7 +1,8 @@
 // backend/cpu/cpu.h: the CPU backend (always built). Host memory buffers (64-byte aligned, or
-// wrapped mmapped weights), and a graph executor that runs each node's kernel on every thread
-// of a persistent pool with a barrier between nodes. Kernels come in a scalar reference and
-// SIMD variants chosen at run time (base/cpu.h); results do not depend on the thread count.
+// wrapped mmapped weights), and a graph executor whose threads (a persistent pool) take
+// fixed chunks of each node and wait only for the previous node's chunks to complete. Kernels
+// come in a scalar reference and SIMD variants chosen at run time (base/cpu.h); results do not
+// depend on the thread count.
 // Entry points: cpu_backend_new (or backend_new("cpu", ...)), cpu_backend_reg.
 #pragma once
 #include "backend/backend.h"

@@ -173,6 +173,12 @@ struct cpu_fa_helpers {
     // acc[r] += p[r * ps] * v for r < nr, skipping rows whose p is 0.
     void (*accum)(int64_t Dv, const float *v, const float *p, int64_t ps, float *const *acc,
                   int64_t nr);
+    // acc += sum over i < nc, in order, of p[i] * v[i] (rows F16 or F32), skipping p[i] == 0;
+    // each element's sum is the same fused multiply-add chain as accum's.
+    void (*accum_rows_f16)(int64_t Dv, const uint16_t *const *v, const float *p, int64_t nc,
+                           float *acc);
+    void (*accum_rows_f32)(int64_t Dv, const float *const *v, const float *p, int64_t nc,
+                           float *acc);
     // s[i] = exp(s[i] - m) (0 for -inf) in place; returns their sum in a fixed order.
     float (*exp_sum)(int64_t n, float *s, float m);
     void (*f16_row)(int64_t n, const uint16_t *x, float *y); // F16 -> F32

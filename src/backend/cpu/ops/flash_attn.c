@@ -48,7 +48,8 @@ static size_t fa_state_floats(const struct fa_shape *s)
 // head.
 static size_t fa_chunk_bytes(const struct fa_shape *s)
 {
-    size_t n = FA_KVB * sizeof(int32_t) + 2 * (size_t)s->n_rep * sizeof(void *) +
+    size_t n = FA_KVB * sizeof(int32_t) + FA_KVB * sizeof(void *) +
+               2 * (size_t)s->n_rep * sizeof(void *) +
                ((size_t)s->n_rep * FA_KVB + (size_t)s->D + (size_t)s->Dv) * sizeof(float);
     if (!s->split) {
         n += 2 * (size_t)s->n_rep * fa_state_floats(s) * sizeof(float);
@@ -116,6 +117,28 @@ static void accum_ref(int64_t Dv, const float *v, const float *p, int64_t ps, fl
     }
 }
 
+static void accum_rows_f16_ref(int64_t Dv, const uint16_t *const *v, const float *p, int64_t nc,
+                               float *acc)
+{
+    for (int64_t i = 0; i < nc; i++) {
+        if (p[i] != 0.0f) {
+            for (int64_t e = 0; e < Dv; e++) {
+                acc[e] += p[i] * fp16_to_f32(v[i][e]);
+            }
+        }
+    }
+}
+
+static void accum_rows_f32_ref(int64_t Dv, const float *const *v, const float *p, int64_t nc,
+                               float *acc)
+{
+    for (int64_t i = 0; i < nc; i++) {
+        if (p[i] != 0.0f) {
+            cpu_vec_ref.axpy_f32(Dv, p[i], v[i], acc);
+        }
+    }
+}
+
 static float exp_sum_ref(int64_t n, float *s, float m)
 {
     float sum = 0.0f;
@@ -149,6 +172,8 @@ static int64_t skip_f16_ref(int64_t n, const uint16_t *row, int64_t j, int64_t *
 const struct cpu_fa_helpers cpu_fa_ref = {
     .scores = scores_ref,
     .accum = accum_ref,
+    .accum_rows_f16 = accum_rows_f16_ref,
+    .accum_rows_f32 = accum_rows_f32_ref,
     .exp_sum = exp_sum_ref,
     .f16_row = f16_row_ref,
     .skip_f16 = skip_f16_ref,
@@ -221,6 +246,7 @@ struct fa_job {
 
 struct fa_scratch {
     int32_t *idx;     // [FA_KVB] visible cells of the block
+    const void **vp;  // [FA_KVB] their V rows
     const float **qp; // [n_rep] query rows
     float **ap;       // [n_rep] accumulators of the block states
     float *sc;        // [n_rep][FA_KVB] scores, then exp weights
@@ -232,6 +258,8 @@ static void fa_scratch_of(const struct cpu_op_ctx *c, const struct fa_shape *s, 
                           struct fa_scratch *w)
 {
     char *p = c->work + fa_parts_bytes(s) + (size_t)ith * fa_chunk_bytes(s);
+    w->vp = (const void **)(void *)p;
+    p += FA_KVB * sizeof(void *);
     w->idx = (int32_t *)(void *)p;
     p += FA_KVB * sizeof(int32_t);
     w->qp = (const float **)(void *)p;
@@ -292,7 +320,23 @@ static int64_t fa_block(const struct cpu_op_ctx *c, const struct fa_shape *s,
         }
         st[1] = hp->exp_sum(nc, row, mx);
     }
-    // Values: each V row once; acc[hi] += p[hi][i] * v in cell order.
+    // Values: acc[hi] += p[hi][i] * v_i in cell order. F16/F32 rows are read in place, one
+    // head at a time (its accumulator stays in registers); other types are converted once.
+    if (v->type == GGML_TYPE_F16 || v->type == GGML_TYPE_F32) {
+        for (int64_t i = 0; i < nc; i++) {
+            w->vp[i] = cpu_row_c(c->src_data[2], v, w->idx[i], jb->hk, bk);
+        }
+        for (int64_t hi = 0; hi < n_rep; hi++) {
+            if (v->type == GGML_TYPE_F16) {
+                hp->accum_rows_f16(s->Dv, (const uint16_t *const *)w->vp, w->sc + hi * FA_KVB,
+                                   nc, w->ap[hi]);
+            } else {
+                hp->accum_rows_f32(s->Dv, (const float *const *)w->vp, w->sc + hi * FA_KVB, nc,
+                                   w->ap[hi]);
+            }
+        }
+        return j;
+    }
     for (int64_t i = 0; i < nc; i++) {
         const float *vr = fa_row_f32(hp, v->type,
                                      cpu_row_c(c->src_data[2], v, w->idx[i], jb->hk, bk), w->vrow,

@@ -73,6 +73,57 @@ static void accum_avx2(int64_t Dv, const float *v, const float *p, int64_t ps, f
     }
 }
 
+// Dv in slices of 32 floats (4 registers), each slice walking all nc rows: acc stays in
+// registers. Per element the chain is acc = fma(p_i, v_i, acc) over i, as in accum_avx2.
+#define ACCUM_ROWS(NAME, VT, LOAD)                                                              \
+    static void NAME(int64_t Dv, const VT *const *v, const float *p, int64_t nc, float *acc)    \
+    {                                                                                           \
+        int64_t e = 0;                                                                          \
+        for (; e + 32 <= Dv; e += 32) {                                                         \
+            __m256 a0 = _mm256_loadu_ps(acc + e), a1 = _mm256_loadu_ps(acc + e + 8);            \
+            __m256 a2 = _mm256_loadu_ps(acc + e + 16), a3 = _mm256_loadu_ps(acc + e + 24);      \
+            for (int64_t i = 0; i < nc; i++) {                                                  \
+                if (p[i] == 0.0f) {                                                             \
+                    continue;                                                                   \
+                }                                                                               \
+                const __m256 w = _mm256_set1_ps(p[i]);                                          \
+                const VT *r = v[i] + e;                                                         \
+                a0 = _mm256_fmadd_ps(w, LOAD(r), a0);                                           \
+                a1 = _mm256_fmadd_ps(w, LOAD(r + 8), a1);                                       \
+                a2 = _mm256_fmadd_ps(w, LOAD(r + 16), a2);                                      \
+                a3 = _mm256_fmadd_ps(w, LOAD(r + 24), a3);                                      \
+            }                                                                                   \
+            _mm256_storeu_ps(acc + e, a0);                                                      \
+            _mm256_storeu_ps(acc + e + 8, a1);                                                  \
+            _mm256_storeu_ps(acc + e + 16, a2);                                                 \
+            _mm256_storeu_ps(acc + e + 24, a3);                                                 \
+        }                                                                                       \
+        for (; e + 8 <= Dv; e += 8) {                                                           \
+            __m256 a0 = _mm256_loadu_ps(acc + e);                                               \
+            for (int64_t i = 0; i < nc; i++) {                                                  \
+                if (p[i] != 0.0f) {                                                             \
+                    a0 = _mm256_fmadd_ps(_mm256_set1_ps(p[i]), LOAD(v[i] + e), a0);             \
+                }                                                                               \
+            }                                                                                   \
+            _mm256_storeu_ps(acc + e, a0);                                                      \
+        }                                                                                       \
+        for (; e < Dv; e++) {                                                                   \
+            float a = acc[e];                                                                   \
+            for (int64_t i = 0; i < nc; i++) {                                                  \
+                if (p[i] != 0.0f) {                                                             \
+                    a += p[i] * SCALAR_##VT(v[i][e]);                                           \
+                }                                                                               \
+            }                                                                                   \
+            acc[e] = a;                                                                         \
+        }                                                                                       \
+    }
+
+#define LOAD_F16(r) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(r)))
+#define SCALAR_uint16_t(x) _cvtsh_ss(x)
+#define SCALAR_float(x) (x)
+ACCUM_ROWS(accum_rows_f16_avx2, uint16_t, LOAD_F16)
+ACCUM_ROWS(accum_rows_f32_avx2, float, _mm256_loadu_ps)
+
 static float exp_sum_avx2(int64_t n, float *s, float m)
 {
     const __m256 mv = _mm256_set1_ps(m);
@@ -121,6 +172,8 @@ static int64_t skip_f16_avx2(int64_t n, const uint16_t *row, int64_t j, int64_t 
 const struct cpu_fa_helpers cpu_fa_avx2 = {
     .scores = scores_avx2,
     .accum = accum_avx2,
+    .accum_rows_f16 = accum_rows_f16_avx2,
+    .accum_rows_f32 = accum_rows_f32_avx2,
     .exp_sum = exp_sum_avx2,
     .f16_row = f16_row_avx2,
     .skip_f16 = skip_f16_avx2,

@@ -76,38 +76,6 @@ static void tile4x3_q4_0(int n, const void *const vx[4], const void *const vy[3]
 }
 
 // Unsigned codes 0..15 (maddubs' unsigned side); the min term m * s_y is summed apart.
-// The 4 x nc entry points: 4x3 register tiles, the last one padded by repeating a column.
-typedef void (*tile4x3_fn)(int n, const void *const vx[4], const void *const vy[3],
-                           float s[4][3]);
-
-static inline void tile_cols(tile4x3_fn f, int n, const void *const x[4], const void *const *y,
-                             int nc, float *s)
-{
-    for (int c0 = 0; c0 < nc; c0 += 3) {
-        const int k = nc - c0 < 3 ? nc - c0 : 3;
-        const void *ys[3] = {y[c0], y[c0 + (k > 1 ? 1 : 0)], y[c0 + (k > 2 ? 2 : k - 1)]};
-        float t[4][3];
-        f(n, x, ys, t);
-        for (int r = 0; r < 4; r++) {
-            for (int q = 0; q < k; q++) {
-                s[r * nc + c0 + q] = t[r][q];
-            }
-        }
-    }
-}
-
-void cpu_vec_dot_tile_q4_0_q8_0_avx2(int n, const void *const x[4], const void *const *y, int nc,
-                                     float *s)
-{
-    tile_cols(tile4x3_q4_0, n, x, y, nc, s);
-}
-
-void cpu_vec_dot_tile_q8_0_q8_0_avx2(int n, const void *const x[4], const void *const *y, int nc,
-                                     float *s)
-{
-    tile_cols(tile4x3_q8_0, n, x, y, nc, s);
-}
-
 void cpu_vec_dot_q4_1_q8_1_avx2(int n, float *s, const void *vx, const void *vy)
 {
     const struct block_q4_1 *x = vx;
@@ -210,6 +178,38 @@ static void tile4x3_q8_0(int n, const void *const vx[4], const void *const vy[3]
             s[r][c] = qa_hsum_ps(acc[r][c]);
         }
     }
+}
+
+// The 4 x nc entry points: 4x3 register tiles, the last one padded by repeating a column.
+typedef void (*tile4x3_fn)(int n, const void *const vx[4], const void *const vy[3],
+                           float s[4][3]);
+
+static inline void tile_cols(tile4x3_fn f, int n, const void *const x[4], const void *const *y,
+                             int nc, float *s)
+{
+    for (int c0 = 0; c0 < nc; c0 += 3) {
+        const int k = nc - c0 < 3 ? nc - c0 : 3;
+        const void *ys[3] = {y[c0], y[c0 + (k > 1 ? 1 : 0)], y[c0 + (k > 2 ? 2 : k - 1)]};
+        float t[4][3];
+        f(n, x, ys, t);
+        for (int r = 0; r < 4; r++) {
+            for (int q = 0; q < k; q++) {
+                s[r * nc + c0 + q] = t[r][q];
+            }
+        }
+    }
+}
+
+void cpu_vec_dot_tile_q4_0_q8_0_avx2(int n, const void *const x[4], const void *const *y, int nc,
+                                     float *s)
+{
+    tile_cols(tile4x3_q4_0, n, x, y, nc, s);
+}
+
+void cpu_vec_dot_tile_q8_0_q8_0_avx2(int n, const void *const x[4], const void *const *y, int nc,
+                                     float *s)
+{
+    tile_cols(tile4x3_q8_0, n, x, y, nc, s);
 }
 
 void cpu_vec_dot_iq4_nl_q8_0_avx2(int n, float *s, const void *vx, const void *vy)
