@@ -261,20 +261,6 @@ int32_t models_list(struct srv *s, struct model_entry *out, int32_t cap)
 
 // ---- GGUF metadata ---------------------------------------------------------------------------
 
-// llama.cpp's general.file_type values (LLAMA_FTYPE_*).
-static const char *ftype_name(uint32_t ft)
-{
-    static const char *const names[] = {
-        [0] = "F32",     [1] = "F16",     [2] = "Q4_0",    [3] = "Q4_1",    [7] = "Q8_0",
-        [8] = "Q5_0",    [9] = "Q5_1",    [10] = "Q2_K",   [11] = "Q3_K_S", [12] = "Q3_K_M",
-        [13] = "Q3_K_L", [14] = "Q4_K_S", [15] = "Q4_K_M", [16] = "Q5_K_S", [17] = "Q5_K_M",
-        [18] = "Q6_K",   [19] = "IQ2_XXS", [20] = "IQ2_XS", [21] = "Q2_K_S", [22] = "IQ3_XS",
-        [23] = "IQ3_XXS", [24] = "IQ1_S", [25] = "IQ4_NL", [26] = "IQ3_S",  [27] = "IQ3_M",
-        [28] = "IQ2_S",  [29] = "IQ2_M",  [30] = "IQ4_XS", [31] = "IQ1_M",  [32] = "BF16",
-        [36] = "TQ1_0",  [37] = "TQ2_0",  [38] = "MXFP4",
-    };
-    return ft < LLEM_ARRAY_LEN(names) && names[ft] ? names[ft] : NULL;
-}
 
 // Ollama's format.HumanNumber.
 static void human_number(uint64_t b, char *out, size_t cap)
@@ -330,7 +316,7 @@ static void fill_details(const struct gguf_file *f, cJSON *details)
     human_number(nparams, ps, sizeof ps);
     cJSON_AddStringToObject(details, "parameter_size", ps);
     uint32_t ft = 0;
-    const char *q = gguf_get_u32(f, "general.file_type", &ft) ? ftype_name(ft) : NULL;
+    const char *q = gguf_get_u32(f, "general.file_type", &ft) ? gguf_ftype_name(ft) : NULL;
     cJSON_AddStringToObject(details, "quantization_level", q ? q : "unknown");
 }
 

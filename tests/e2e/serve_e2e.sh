@@ -28,6 +28,7 @@ port=$(node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=
 url="http://127.0.0.1:$port"
 log="$work/serve.log"
 LLEM_HOST="127.0.0.1:$port" LLEM_MODELS_DIR="$models" LLEM_HTTP_REQUEST_TIMEOUT=3s \
+LLEM_MODELS="$work/store" OLLAMA_MODELS="$work/no-ollama-store" \
 LLEM_NUM_PARALLEL=${LLEM_NUM_PARALLEL:-8} \
     "$LLEM" serve --model "stories=$models/stories260K.gguf" \
                   --model "qwen=$models/qwen2-tiny-Q8_0.gguf" >"$log" 2>&1 &
