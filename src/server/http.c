@@ -558,8 +558,9 @@ enum llem_err http_start(struct srv *s, struct llem_errbuf *eb)
         (unsigned)s->p.max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(128u << 10), MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-        MHD_OPTION_END);
+        // No LISTENING_ADDRESS_REUSE: its SO_REUSEPORT would let a second server share a port
+        // that is in use; MHD's default (SO_REUSEADDR only) refuses it and still restarts fast.
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!s->mhd) {
         return llem_errf(eb, LLEM_EIO, "cannot listen on %s:%u (address in use?)", s->p.host,
