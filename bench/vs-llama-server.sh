@@ -15,7 +15,8 @@
 #   PROMPT_TOKENS  TTFT prompt length (default 1000)
 #   FA             flash attention for both: 1 (default) or 0
 # The model defaults to build/models/tinyllama-1.1b-Q4_0.gguf (bench/gen-models.sh). Server
-# logs and llem's /metrics after the run are kept in $WORK (default /tmp/llem-vs-llama-server).
+# logs, both /metrics after the run and the per-test lines (rounds.log) are kept in $WORK
+# (default /tmp/llem-vs-llama-server); SIGINT/SIGTERM to the node helper prints the partial table.
 # This script never builds llama.cpp: point LLAMA_SERVER at an existing binary. Needs node 20.
 set -euo pipefail
 cd "$(dirname "$0")/.."
