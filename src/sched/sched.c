@@ -306,7 +306,11 @@ static uint64_t compute_estimate(const struct model *m, int32_t n_batch)
 static enum llem_err load_model(struct sched *s, struct sched_entry *e, int32_t req_ctx,
                                 struct llem_errbuf *eb)
 {
-    struct backend_params bp = {.n_threads = s->p.n_threads};
+    // Per-op compute time for /metrics (llem_op_seconds) costs a barrier after every node, so
+    // it is opt-in: LLEM_OP_METRICS=1.
+    const char *op_metrics = getenv("LLEM_OP_METRICS");
+    struct backend_params bp = {.n_threads = s->p.n_threads,
+                                .stats = op_metrics && strcmp(op_metrics, "1") == 0};
     enum llem_err rc = backend_new("cpu", &bp, &e->be, eb);
     if (rc == LLEM_OK) {
         rc = model_load(e->path, NULL, e->be, &e->model, eb);
