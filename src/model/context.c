@@ -1,6 +1,7 @@
 // model/context.c: the inference context: KV cache, graph, compute memory and output logits of
 // one model, and decoding a batch (record the forward, plan, upload inputs, compute, read back
 // the logits). Flash attention is chosen here (on by default where supported).
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,8 @@ struct model_ctx {
     struct kv_cache kv;
     struct graph *gr;
     struct backend_galloc *ga;
-    float *logits;           // [n_outputs][n_vocab] of the last decode
+    float *logits;           // [n_outputs][n_vocab] of the last decode ([n_embd] rows when
+    bool out_embd;           // out_embd: an embeddings decode)
     size_t logits_cap;       // floats allocated (grows to the largest n_outputs seen)
     int32_t n_outputs;
     int32_t *out_ids;        // [n_batch] scratch: batch rows whose logits are wanted
@@ -225,9 +227,10 @@ static enum llem_err check_batch(const struct model_ctx *c, const struct ubatch 
     return LLEM_OK;
 }
 
-static enum llem_err ensure_logits(struct model_ctx *c, int32_t n_outputs, struct llem_errbuf *eb)
+static enum llem_err ensure_logits(struct model_ctx *c, int32_t n_outputs, int32_t row,
+                                   struct llem_errbuf *eb)
 {
-    size_t need = (size_t)n_outputs * (size_t)c->m->hp.n_vocab;
+    size_t need = (size_t)n_outputs * (size_t)row;
     if (need <= c->logits_cap) {
         return LLEM_OK;
     }
@@ -258,7 +261,8 @@ enum llem_err model_ctx_decode(struct model_ctx *c, const struct ubatch *ub_in,
     if (n_out == 0) { // nothing wanted: still compute the last row (cheap, keeps shapes simple)
         c->out_ids[n_out++] = ub.n_tokens - 1;
     }
-    if ((rc = ensure_logits(c, n_out, eb)) != LLEM_OK) {
+    const int32_t row = ub.embeddings ? c->m->hp.n_embd : c->m->hp.n_vocab;
+    if ((rc = ensure_logits(c, n_out, row, eb)) != LLEM_OK) {
         return rc;
     }
     rc = kv_cells_start(&c->kv.cells, ub.n_tokens, ub.pos, ub.seq, eb);
@@ -292,18 +296,81 @@ enum llem_err model_ctx_decode(struct model_ctx *c, const struct ubatch *ub_in,
         kv_cells_rollback(&c->kv.cells, ub.seq);
         return rc;
     }
-    backend_tensor_get(logits, c->logits, 0,
-                       (size_t)n_out * (size_t)c->m->hp.n_vocab * sizeof(float));
+    backend_tensor_get(logits, c->logits, 0, (size_t)n_out * (size_t)row * sizeof(float));
     c->n_outputs = n_out;
+    c->out_embd = ub.embeddings;
     return LLEM_OK;
 }
 
 const float *model_ctx_logits(const struct model_ctx *c, int32_t i)
 {
-    if (i < 0 || i >= c->n_outputs) {
+    if (i < 0 || i >= c->n_outputs || c->out_embd) {
         return NULL;
     }
     return c->logits + (size_t)i * (size_t)c->m->hp.n_vocab;
+}
+
+const float *model_ctx_embeddings(const struct model_ctx *c, int32_t i)
+{
+    if (i < 0 || i >= c->n_outputs || !c->out_embd) {
+        return NULL;
+    }
+    return c->logits + (size_t)i * (size_t)c->m->hp.n_embd;
+}
+
+// Mean pooling in double (the sum does not depend on how the rows were chunked beyond float
+// rounding of each row), then L2 normalisation as Ollama's /api/embed returns.
+enum llem_err model_ctx_embed(struct model_ctx *c, llem_seq seq, const llem_token *tokens,
+                              int32_t n, float *out, struct llem_errbuf *eb)
+{
+    const int32_t n_embd = c->m->hp.n_embd;
+    if (n < 1 || n > c->p.n_ctx || seq < 0 || seq >= c->p.n_seq_max) {
+        return llem_errf(eb, LLEM_EINVAL, "embedding of %d tokens in sequence %d (1..%d tokens, "
+                         "sequences 0..%d)", n, seq, c->p.n_ctx, c->p.n_seq_max - 1);
+    }
+    const int32_t nb = c->p.n_batch;
+    double *acc = llem_calloc((size_t)n_embd, sizeof *acc);
+    llem_pos *pos = llem_malloc((size_t)nb * sizeof *pos);
+    llem_seq *sq = llem_malloc((size_t)nb * sizeof *sq);
+    enum llem_err rc = LLEM_OK;
+    if (!acc || !pos || !sq) {
+        rc = llem_errf(eb, LLEM_ENOMEM, "out of memory");
+    }
+    if (rc == LLEM_OK) {
+        rc = model_ctx_seq_remove(c, seq, 0, -1, eb);
+    }
+    for (int32_t at = 0; rc == LLEM_OK && at < n; at += nb) {
+        const int32_t k = n - at < nb ? n - at : nb;
+        for (int32_t j = 0; j < k; j++) {
+            pos[j] = at + j;
+            sq[j] = seq;
+        }
+        struct ubatch ub = {.n_tokens = k, .tokens = tokens + at, .pos = pos, .seq = sq,
+                            .output = NULL, .embeddings = true};
+        rc = model_ctx_decode(c, &ub, eb);
+        for (int32_t j = 0; rc == LLEM_OK && j < k; j++) {
+            const float *e = model_ctx_embeddings(c, j);
+            for (int32_t d = 0; d < n_embd; d++) {
+                acc[d] += (double)e[d];
+            }
+        }
+    }
+    if (rc == LLEM_OK) {
+        double ss = 0;
+        for (int32_t d = 0; d < n_embd; d++) {
+            acc[d] /= n;
+            ss += acc[d] * acc[d];
+        }
+        double inv = ss > 0 ? 1.0 / sqrt(ss) : 0.0;
+        for (int32_t d = 0; d < n_embd; d++) {
+            out[d] = (float)(acc[d] * inv);
+        }
+    }
+    model_ctx_seq_remove(c, seq, 0, -1, NULL); // nothing stays behind, success or not
+    llem_free(acc);
+    llem_free(pos);
+    llem_free(sq);
+    return rc;
 }
 
 // Re-applies RoPE by each moved cell's position delta to the stored keys of every layer.

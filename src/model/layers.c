@@ -275,5 +275,8 @@ struct tensor *layer_forward_llama_like(struct graph *gr, const struct model *m,
         x = op_add(gr, x, layer_ffn_swiglu(gr, L, h)); // residual
     }
     x = layer_norm_rms(gr, x, m->output_norm, hp->norm_eps);
+    if (ub->embeddings) {
+        return x; // [n_embd, n_outputs]: pooled by model_ctx_embed
+    }
     return op_mul_mat(gr, m->output, x); // [n_vocab, n_outputs]
 }

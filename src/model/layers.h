@@ -49,7 +49,8 @@ enum llem_err layer_bind_llama_like(struct model *m, struct binder *b, bool bias
                                     struct llem_errbuf *eb);
 
 // The llama-style forward: embeddings, n_layer blocks (attention + SwiGLU FFN, pre-norm,
-// residuals), final norm, logits of the output rows.
+// residuals), final norm, logits of the output rows (the normed hidden states [n_embd,
+// n_outputs] instead when ub->embeddings).
 struct tensor *layer_forward_llama_like(struct graph *gr, const struct model *m,
                                         const struct ubatch *ub, struct kv_cache *kv,
                                         const struct kv_inputs *kvi, const struct attn_opts *o);

@@ -124,6 +124,9 @@ struct ubatch {
     const llem_seq *seq;
     const int8_t *output;
     int32_t n_outputs;
+    // Output the final-normed hidden states [n_embd, n_outputs] instead of the logits (read
+    // them with model_ctx_embeddings).
+    bool embeddings;
     // graph inputs, set while building
     struct tensor *inp_tokens, *inp_pos, *inp_out_ids;
 };
@@ -163,7 +166,18 @@ const struct model *model_ctx_model(const struct model_ctx *c);
 enum llem_err model_ctx_decode(struct model_ctx *c, const struct ubatch *ub,
                                struct llem_errbuf *eb);
 // Logits of the i-th output row of the last decode (n_vocab floats), valid until the next call.
+// NULL after an embeddings decode.
 const float *model_ctx_logits(const struct model_ctx *c, int32_t i);
+// Hidden states (final norm applied) of the i-th output row of the last decode, which must have
+// had ub->embeddings set (n_embd floats, valid until the next call); NULL otherwise.
+const float *model_ctx_embeddings(const struct model_ctx *c, int32_t i);
+
+// The embedding of one text: clears `seq`'s cells, decodes tokens[0..n) in n_batch chunks with
+// every row output, mean-pools the rows, L2-normalises into out[n_embd], and frees the
+// sequence's cells again (also on error). n must fit the context (1..n_ctx). Errors as
+// model_ctx_decode, LLEM_EINVAL for a bad n or sequence.
+enum llem_err model_ctx_embed(struct model_ctx *c, llem_seq seq, const llem_token *tokens,
+                              int32_t n, float *out, struct llem_errbuf *eb);
 
 // Sequence operations on the cache (see kv_cells.h); remove with a finite end re-applies RoPE
 // to the keys that moved.

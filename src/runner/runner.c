@@ -266,6 +266,58 @@ static void slot_start(struct runner *r, struct runner_task *t)
     s->st.prompt_eval_count = t->n_prompt - len;
 }
 
+// Runs an embedding task to the end on an idle slot's sequence, within this step (an embedding
+// is one prompt pass: nothing to interleave with other slots afterwards). The slot's cached
+// prefix is dropped (model_ctx_embed clears and frees the sequence); the slot is idle again
+// before DONE is posted.
+static void slot_embed(struct runner *r, struct runner_task *t)
+{
+    struct slot *s = NULL;
+    for (int32_t i = 0; i < r->p.n_parallel; i++) {
+        struct slot *c = &r->slots[i];
+        if (!c->task && (!s || (c->n_cache == 0) > (s->n_cache == 0) ||
+                         ((c->n_cache == 0) == (s->n_cache == 0) && c->last_used < s->last_used))) {
+            s = c; // empty slots first, then least recently used: keeps useful prefixes
+        }
+    }
+    LLEM_ASSERT(s != NULL); // admission only takes as many tasks as there are idle slots
+    s->task = t;
+    s->n_cache = s->n_toks = 0;
+    s->n_fed = 0;
+    s->out_row = -1;
+    if (atomic_load(&t->cancel)) {
+        slot_fail(r, s, LLEM_ECANCELED, "canceled");
+        return;
+    }
+    const int32_t n_embd = r->m->hp.n_embd;
+    int64_t t0 = time_now_ns();
+    struct runner_event ev = {.kind = RUNNER_EV_DONE, .done_reason = "stop", .n_embd = n_embd};
+    ev.embedding = llem_malloc((size_t)n_embd * sizeof *ev.embedding);
+    if (!ev.embedding) {
+        slot_fail(r, s, LLEM_ENOMEM, "out of memory for an embedding");
+        return;
+    }
+    struct llem_errbuf eb = {0};
+    enum llem_err rc = model_ctx_embed(r->ctx, s->id, t->prompt, t->n_prompt, ev.embedding, &eb);
+    if (rc != LLEM_OK) {
+        llem_free(ev.embedding);
+        slot_fail(r, s, rc, eb.msg);
+        return;
+    }
+    int64_t now = time_now_ns();
+    ev.stats.queue_ns = t0 - t->t_submit;
+    ev.stats.prompt_eval_count = t->n_prompt;
+    ev.stats.prompt_eval_ns = now - t0;
+    pthread_mutex_lock(&r->mu);
+    r->st.steps += (uint64_t)((t->n_prompt + r->p.n_batch - 1) / r->p.n_batch);
+    r->st.peak_step_seqs = LLEM_MAX(r->st.peak_step_seqs, 1);
+    r->st.tokens_in += (uint64_t)t->n_prompt;
+    pthread_mutex_unlock(&r->mu);
+    slot_release(r, s, false); // the cells are already gone
+    runner_task_post_final_(t, &ev);
+    runner_task_unref_(t);
+}
+
 // ---- context shift ----------------------------------------------------------------------------
 
 // Makes room for one more token in a full slot: keeps num_keep tokens, drops half the rest.
@@ -534,7 +586,11 @@ static void *runner_main(void *arg)
             break;
         }
         for (int32_t i = 0; i < n_admit; i++) {
-            slot_start(r, r->admit_task[i]);
+            if (r->admit_task[i]->embed) {
+                slot_embed(r, r->admit_task[i]);
+            } else {
+                slot_start(r, r->admit_task[i]);
+            }
         }
         for (int32_t i = 0; i < r->p.n_parallel; i++) {
             struct slot *s = &r->slots[i];
@@ -707,6 +763,10 @@ static enum llem_err task_fill(struct runner *r, struct runner_task *t,
     t->num_predict = tp->num_predict;
     t->num_keep = tp->num_keep;
     t->want_context = tp->want_context;
+    t->embed = tp->embed;
+    if (t->embed) {
+        return LLEM_OK; // no sampling
+    }
     enum llem_err rc = sampler_new(&t->smp, &tp->sampling, r->n_vocab, r->p.n_ctx, eb);
     if (rc != LLEM_OK) {
         return rc;

@@ -63,6 +63,10 @@ struct runner_task_params {
     // Render control tokens as their text in the pieces (EOG tokens never appear), for output
     // parsers that look for "<|python_tag|>", "<|channel|>", "[TOOL_CALLS]"; false: plain text.
     bool render_special;
+    // An embedding task: the prompt (1..n_ctx tokens; longer is LLEM_EINVAL, truncate first)
+    // is embedded (model_ctx_embed: mean-pooled, L2-normalised) on a free slot's sequence with
+    // no sampling; the DONE event carries the vector. Sampling, stops, grammar are ignored.
+    bool embed;
 };
 
 enum runner_event_kind {
@@ -88,6 +92,8 @@ struct runner_event {
     struct runner_stats stats;   // DONE
     llem_token *context;         // DONE with want_context: prompt + generated tokens (owned)
     int32_t n_context;
+    float *embedding;            // DONE of an embed task: [n_embd] unit vector (owned)
+    int32_t n_embd;
     struct llem_errbuf error;    // ERROR
 };
 

@@ -21,6 +21,7 @@ struct runner_task {
     llem_token *trig_toks;   // forced to reach the grammar's trigger (see runner.h)
     int32_t n_trig_toks, i_trig; // i_trig: next one to force (runner thread)
     bool render_special;
+    bool embed;              // embedding task (runner_task_params.embed)
     int64_t t_submit;
     llem_token *gen; // generated tokens (want_context only), runner thread
     int32_t n_gen, cap_gen;

@@ -152,6 +152,7 @@ void runner_event_clear(struct runner_event *ev)
     }
     llem_free(ev->text);
     llem_free(ev->context);
+    llem_free(ev->embedding);
     memset(ev, 0, sizeof *ev);
 }
 

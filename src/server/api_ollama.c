@@ -1,5 +1,5 @@
 // server/api_ollama.c: Ollama's native routes: /, /api/version, /api/generate, /api/chat,
-// /api/embed(dings), /api/tags, /api/show, /api/ps, and the store-backed routes (copy, delete,
+// /api/tags (/api/embed and /api/embeddings: embed.c), /api/show, /api/ps, and the store-backed routes (copy, delete,
 // create, blobs, pull, push), which answer 501 until the store lands. Request fields are read
 // with json.c's typed getters (a wrong type is 400); generation goes through gen.c.
 #include <ctype.h>
@@ -25,13 +25,6 @@ enum MHD_Result api_version(struct srv *s, struct http_req *r)
     char body[96];
     int n = snprintf(body, sizeof body, "{\"version\":\"%s\"}", llem_version());
     return http_reply(r, 200, "application/json; charset=utf-8", body, (size_t)n);
-}
-
-enum MHD_Result api_embed(struct srv *s, struct http_req *r)
-{
-    (void)s;
-    return http_reply_error(r, 501, "embeddings are not implemented yet: the model layer has "
-                            "no embedding output");
 }
 
 // Fields every generation route shares: model, stream, keep_alive, options, think, format,

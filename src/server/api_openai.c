@@ -1,7 +1,7 @@
 // server/api_openai.c: the OpenAI-compatible /v1 routes, translated into the same generation
 // path as Ollama's (gen.c) the way Ollama's middleware does it: /v1/chat/completions,
 // /v1/completions (SSE when streaming, stream_options.include_usage), /v1/models,
-// /v1/models/{id}, and /v1/embeddings (501 until the model layer has embedding output).
+// /v1/models/{id}; /v1/embeddings is in embed.c.
 // Errors use OpenAI's {"error": {"message", "type", "param", "code"}} shape.
 #include <string.h>
 #include <sys/stat.h>
@@ -304,11 +304,4 @@ enum MHD_Result api_oai_model(struct srv *s, struct http_req *r)
     enum MHD_Result res = http_reply_cjson(r, 200, o);
     cJSON_Delete(o);
     return res;
-}
-
-enum MHD_Result api_oai_embeddings(struct srv *s, struct http_req *r)
-{
-    (void)s;
-    return http_reply_error(r, 501, "embeddings are not implemented yet: the model layer has "
-                            "no embedding output");
 }
