@@ -133,13 +133,11 @@ await check('list, show, ps', async () => {
   const p = await ollama.ps();
   assert(p.models.some((m) => m.name === 'stories:latest'), 'stories loaded in /api/ps');
 });
-await check('embed answers 501 (not implemented yet)', async () => {
-  try {
-    await ollama.embed({ model: M, input: 'hi' });
-    throw new Error('embed succeeded');
-  } catch (e) {
-    eq(e.status_code, 501, 'status');
-  }
+await check('embed returns one unit-norm vector per input', async () => {
+  const r = await ollama.embed({ model: M, input: ['hi', 'there'] });
+  eq(r.embeddings.length, 2, 'embeddings');
+  const norm = Math.sqrt(r.embeddings[0].reduce((a, v) => a + v * v, 0));
+  assert(Math.abs(norm - 1) < 1e-3, 'unit norm');
 });
 await check('keep_alive 0 with an empty prompt unloads; an empty prompt loads', async () => {
   const u = await ollama.generate({ model: M, prompt: '', keep_alive: 0 });
