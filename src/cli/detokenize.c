@@ -2,6 +2,7 @@
 // separated) on stdin and prints their text exactly (no newline added), through the same
 // streaming decoder the runner uses.
 #include "cli/cli.h"
+#include "cli/engine.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -11,7 +12,6 @@
 #include "gguf/gguf.h"
 #include "tokenizer/tokenizer.h"
 
-bool cli_read_all(FILE *in, char **buf, size_t *len, size_t cap); // cli/tokenize.c
 
 static void usage(FILE *out)
 {
@@ -43,16 +43,9 @@ int cli_detokenize(int argc, char **argv)
         return 1;
     }
     struct llem_errbuf eb = {0};
-    struct gguf_file *f = NULL;
-    struct gguf_open_opts opts = {.metadata_only = true};
-    if (gguf_open(&f, path, &opts, &eb)) {
-        return cli_fail("detokenize", "%s", eb.msg);
-    }
     struct tok_vocab *v = NULL;
-    enum llem_err e = tok_vocab_load(&v, f, &eb);
-    gguf_close(f);
-    if (e) {
-        return cli_fail("detokenize", "%s: %s", path, eb.msg);
+    if (cli_vocab_open("detokenize", path, &v) != 0) {
+        return 1;
     }
     char *in = NULL;
     size_t len = 0;

@@ -49,6 +49,24 @@ int cli_engine_open(struct cli_engine *e, const char *verb, const char *path, in
     return 0;
 }
 
+int cli_vocab_open(const char *verb, const char *path, struct tok_vocab **out)
+{
+    struct llem_errbuf eb = {0};
+    struct gguf_file *f = NULL;
+    struct gguf_open_opts opts = {.metadata_only = true};
+    if (gguf_open(&f, path, &opts, &eb) != LLEM_OK) {
+        fprintf(stderr, "llem %s: %s\n", verb, eb.msg);
+        return 1;
+    }
+    enum llem_err e = tok_vocab_load(out, f, &eb);
+    gguf_close(f);
+    if (e != LLEM_OK) {
+        fprintf(stderr, "llem %s: %s: %s\n", verb, path, eb.msg);
+        return 1;
+    }
+    return 0;
+}
+
 void cli_engine_close(struct cli_engine *e)
 {
     tok_vocab_free(e->vocab);

@@ -3,6 +3,7 @@
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
@@ -28,3 +29,10 @@ enum llem_err cli_decode_tokens(struct model_ctx *ctx, const llem_token *tokens,
                                 struct llem_errbuf *eb);
 
 double cli_now_ms(void);
+
+// Opens only the vocabulary of a GGUF (metadata, no weights). On failure prints
+// "llem VERB: ..." and returns 1; 0 with *out set otherwise (free with tok_vocab_free).
+int cli_vocab_open(const char *verb, const char *path, struct tok_vocab **out);
+
+// Reads all of `in` into a NUL-terminated heap buffer (llem_free), at most cap bytes.
+bool cli_read_all(FILE *in, char **buf, size_t *len, size_t cap); // cli/tokenize.c

@@ -2,6 +2,7 @@
 // bytes, trailing newline included) and prints the token ids on one line, space-separated.
 // A user tool and the hook the tokenizer golden tests drive.
 #include "cli/cli.h"
+#include "cli/engine.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -79,16 +80,9 @@ int cli_tokenize(int argc, char **argv)
         return 1;
     }
     struct llem_errbuf eb = {0};
-    struct gguf_file *f = NULL;
-    struct gguf_open_opts opts = {.metadata_only = true};
-    if (gguf_open(&f, path, &opts, &eb)) {
-        return cli_fail("tokenize", "%s", eb.msg);
-    }
     struct tok_vocab *v = NULL;
-    enum llem_err e = tok_vocab_load(&v, f, &eb);
-    gguf_close(f);
-    if (e) {
-        return cli_fail("tokenize", "%s: %s", path, eb.msg);
+    if (cli_vocab_open("tokenize", path, &v) != 0) {
+        return 1;
     }
     char *text = NULL;
     size_t len = 0;
@@ -98,7 +92,7 @@ int cli_tokenize(int argc, char **argv)
     }
     size_t n = 0, cap = len + 16;
     llem_token *ids = llem_malloc(cap * sizeof *ids);
-    e = ids ? tok_encode(v, text, len, add_special, special, ids, cap, &n, &eb) : LLEM_ENOMEM;
+    enum llem_err e = ids ? tok_encode(v, text, len, add_special, special, ids, cap, &n, &eb) : LLEM_ENOMEM;
     if (e == LLEM_ELIMIT && n > cap) { // more tokens than bytes: only with added specials
         llem_free(ids);
         cap = n;
