@@ -120,6 +120,23 @@ enum llem_err backend_buffer_from_host_ptr(struct backend *be, void *ptr, size_t
     return LLEM_OK;
 }
 
+enum llem_err backend_weight_prepare(struct backend *be, struct tensor *t, size_t *bytes,
+                                     struct llem_errbuf *eb)
+{
+    *bytes = 0;
+    if (!be->ops->weight_prepare || t->extra) {
+        return LLEM_OK;
+    }
+    return be->ops->weight_prepare(be, t, bytes, eb);
+}
+
+void backend_weight_release(struct backend *be, struct tensor *t)
+{
+    if (be && t && t->extra && be->ops->weight_release) {
+        be->ops->weight_release(be, t);
+    }
+}
+
 void backend_buffer_free(struct backend_buffer *b)
 {
     if (!b) {

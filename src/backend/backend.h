@@ -61,6 +61,12 @@ struct backend_ops {
     // return before completion (see synchronize).
     enum llem_err (*graph_compute)(struct backend *be, struct graph *gr, struct llem_errbuf *eb);
     void (*synchronize)(struct backend *be); // (optional) waits for queued work
+    // (optional) Gives the backend a bound weight tensor to convert, once at load time, into
+    // a layout its kernels read faster (kept in t->extra; *bytes = the memory it took, 0 when
+    // t stays as it is). weight_release frees it; both accept any weight.
+    enum llem_err (*weight_prepare)(struct backend *be, struct tensor *t, size_t *bytes,
+                                    struct llem_errbuf *eb);
+    void (*weight_release)(struct backend *be, struct tensor *t);
     void (*release)(struct backend *be);     // frees be itself (backend_free calls it)
 };
 
@@ -116,6 +122,13 @@ void backend_buffer_clear(struct backend_buffer *b, uint8_t value);
 // KV cache tensors into a KV buffer. EINVAL if [offs, offs + tensor_nbytes(t)) is outside buf.
 enum llem_err backend_tensor_bind(struct tensor *t, struct backend_buffer *buf, size_t offs,
                                   struct llem_errbuf *eb);
+
+// Repacks a bound weight for this backend's kernels where it has a faster layout (CPU: Q4_0
+// in groups of 8 rows); *bytes says how much memory that took (0: nothing done). The tensor's
+// original bytes are still read by ops without a repacked kernel. ENOMEM on failure.
+enum llem_err backend_weight_prepare(struct backend *be, struct tensor *t, size_t *bytes,
+                                     struct llem_errbuf *eb);
+void backend_weight_release(struct backend *be, struct tensor *t); // NULL-safe, idempotent
 
 // ---- tensor data ---------------------------------------------------------------------------------
 // Copies between host memory and t's storage (t bound, [offset, offset+size) inside

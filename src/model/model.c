@@ -307,6 +307,20 @@ enum llem_err model_load(const char *path, const struct model_params *p, struct 
     if (rc != LLEM_OK) {
         goto fail;
     }
+    // Weights the backend computes faster from another layout get a copy now (CPU: Q4_0 in
+    // groups of 8 rows). The token embedding is only gathered by rows, unless it doubles as
+    // the output matrix.
+    for (int32_t i = 0; i < m->n_tensors; i++) {
+        struct tensor *t = &m->tensors[i];
+        if (t == m->tok_embd && m->output != m->tok_embd) {
+            continue;
+        }
+        size_t bytes = 0;
+        if ((rc = backend_weight_prepare(be, t, &bytes, eb)) != LLEM_OK) {
+            goto fail;
+        }
+        m->repacked_bytes += bytes;
+    }
     *out = m;
     return LLEM_OK;
 fail:
@@ -319,6 +333,9 @@ void model_free(struct model *m)
 {
     if (!m) {
         return;
+    }
+    for (int32_t i = 0; m->tensors && i < m->n_tensors; i++) {
+        backend_weight_release(m->be, &m->tensors[i]);
     }
     backend_buffer_free(m->weights);
     gguf_close(m->gguf);

@@ -84,6 +84,8 @@ struct model {
     struct layer *layers;            // [n_layer]
     uint64_t n_params;               // elements of all weights
     uint64_t weight_bytes;
+    uint64_t repacked_bytes;         // backend copies of weights in faster layouts (counted
+                                     // in memory on top of the mapped file)
 };
 
 struct model_params {

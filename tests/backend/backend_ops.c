@@ -184,6 +184,7 @@ static void test_unary(void)
 // ---- mul_mat -------------------------------------------------------------------------------------
 
 static bool mm_generic; // the backends were created with generic_quant
+static bool mm_repack;  // weights go through backend_weight_prepare (Q4_0 in groups of 8)
 
 struct mm_user {
     bool x_transposed; // x stored as [M, K] and transposed + made contiguous in the graph
@@ -251,7 +252,8 @@ static void mul_mat_case(uint32_t wt, int64_t K, int64_t N, int64_t M, int64_t w
     struct mm_user u = {xt};
     char name[64];
     snprintf(name, sizeof name, "mul_mat %s K=%lld N=%lld M=%lld%s", tensor_type_name(wt),
-             (long long)K, (long long)N, (long long)M, mm_generic ? " generic" : "");
+             (long long)K, (long long)N, (long long)M,
+             mm_generic ? " generic" : mm_repack ? " repacked" : "");
     struct bt_case c = {
         .name = name,
         .n_in = 2,
@@ -264,6 +266,7 @@ static void mul_mat_case(uint32_t wt, int64_t K, int64_t N, int64_t M, int64_t w
         .rtol = 0,
         .simd_atol = tol,
         .simd_rtol = 0,
+        .prepare_in0 = mm_repack,
     };
     bt_check(&c);
     if (xs != x) {
@@ -304,6 +307,46 @@ static void mul_mat_cases(void)
 static void test_mul_mat(void)
 {
     mul_mat_cases();
+}
+
+// Q4_0 weights repacked in groups of 8 rows (AVX2 backend; the scalar one keeps the plain
+// path, so bt_check compares the two): 1 to 30 columns, 1 to 3 groups, 1 to 4 blocks a row,
+// with and without a batch dimension on the activations.
+static void test_mul_mat_repacked(void)
+{
+    mm_repack = true;
+    const int64_t Ms[] = {1, 2, 3, 4, 5, 7, 30};
+    for (size_t mi = 0; mi < LLEM_ARRAY_LEN(Ms); mi++) {
+        mul_mat_case(GGML_TYPE_Q4_0, 64, 16, Ms[mi], 1, 1, false);
+        mul_mat_case(GGML_TYPE_Q4_0, 128, 24, Ms[mi], 1, 1, false);
+        mul_mat_case(GGML_TYPE_Q4_0, 32, 8, Ms[mi], 1, 2, false);
+    }
+    mul_mat_case(GGML_TYPE_Q4_0, 96, 40, 6, 1, 1, true);
+    mm_repack = false;
+    // The AVX2 backend really repacks such a weight, and only such a one.
+    struct backend *be = bt_backends[CPU_ISA_AVX2];
+    if (be) {
+        struct llem_errbuf eb = {0};
+        struct tensor t;
+        int64_t ne[2] = {64, 16};
+        CHECK_OK(tensor_init(&t, GGML_TYPE_Q4_0, 2, ne, "w", &eb), &eb);
+        struct backend_buffer *buf = NULL;
+        CHECK_OK(backend_buffer_alloc(be, tensor_nbytes(&t), BACKEND_BUFFER_WEIGHTS, &buf, &eb),
+                 &eb);
+        CHECK_OK(backend_tensor_bind(&t, buf, 0, &eb), &eb);
+        size_t bytes = 0;
+        CHECK_OK(backend_weight_prepare(be, &t, &bytes, &eb), &eb);
+        CHECK(bytes >= tensor_nbytes(&t) && t.extra != NULL);
+        backend_weight_release(be, &t);
+        CHECK(t.extra == NULL);
+        struct tensor odd;
+        int64_t ne_odd[2] = {64, 12}; // rows not a multiple of 8: stays plain
+        CHECK_OK(tensor_init(&odd, GGML_TYPE_Q4_0, 2, ne_odd, "w", &eb), &eb);
+        CHECK_OK(backend_tensor_bind(&odd, buf, 0, &eb), &eb);
+        CHECK_OK(backend_weight_prepare(be, &odd, &bytes, &eb), &eb);
+        CHECK(bytes == 0 && odd.extra == NULL);
+        backend_buffer_free(buf);
+    }
 }
 
 // The same cases through the generic path (dequantized weight rows, F32 dots).
@@ -364,6 +407,42 @@ static void test_mul_mat_batch_invariant(void)
         llem_free(wd);
         llem_free(wq);
     }
+    // Repacked Q4_0 (16 rows: 2 groups): M = 8 runs as 4 + 4 columns, M = 1 as one.
+    enum { NR = 16 };
+    float *w = bt_randn(&rng, (size_t)(K * NR), 1.0f), *x = bt_randn(&rng, (size_t)(K * M), 1.0f);
+    float *wd = llem_malloc((size_t)(K * NR) * sizeof(float));
+    void *wq = bt_quantize(GGML_TYPE_Q4_0, w, (size_t)(K * NR), K, wd);
+    struct mm_user u = {false};
+    struct bt_case all = {.name = "mm batch repacked",
+                          .n_in = 2,
+                          .in = {{GGML_TYPE_Q4_0, {K, NR, 1, 1}, wq}, {GGML_TYPE_F32, {K, M, 1, 1}, x}},
+                          .build = build_mul_mat,
+                          .user = &u,
+                          .n_out = (size_t)(NR * M),
+                          .prepare_in0 = true};
+    for (int isa = 0; isa < CPU_ISA_COUNT; isa++) {
+        if (!bt_backends[isa]) {
+            continue;
+        }
+        float ya[NR * M];
+        CHECK(bt_run(&all, bt_backends[isa], 2, ya));
+        for (int col = 0; col < M; col++) {
+            struct bt_case one = all;
+            one.in[1].ne[1] = 1;
+            one.in[1].data = x + col * K;
+            one.n_out = (size_t)NR;
+            float y1[NR];
+            CHECK(bt_run(&one, bt_backends[isa], 1 + col % 3, y1));
+            if (memcmp(ya + col * NR, y1, sizeof y1) != 0) {
+                fprintf(stderr, "mm batch repacked isa %d: column %d differs from M=1\n", isa, col);
+                check_failures++;
+            }
+        }
+    }
+    llem_free(w);
+    llem_free(x);
+    llem_free(wd);
+    llem_free(wq);
 }
 
 // ---- rope ---------------------------------------------------------------------------------------
@@ -696,6 +775,7 @@ int main(void)
     RUN_TEST(test_unary);
     RUN_TEST(test_mul_mat);
     RUN_TEST(test_mul_mat_generic);
+    RUN_TEST(test_mul_mat_repacked);
     RUN_TEST(test_mul_mat_batch_invariant);
     RUN_TEST(test_rope);
     RUN_TEST(test_softmax);

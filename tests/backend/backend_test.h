@@ -38,6 +38,7 @@ struct bt_case {
     size_t n_out;                // F32 elements of the output
     double atol, rtol;           // vs expect: |got - ref| <= atol + rtol * |ref|
     double simd_atol, simd_rtol; // SIMD vs scalar
+    bool prepare_in0;            // hand in[0] to backend_weight_prepare (repacked weights)
 };
 
 static inline size_t bt_bytes(const struct bt_input *in)
@@ -76,11 +77,11 @@ static inline bool bt_run(const struct bt_case *c, struct backend *be, int nth, 
     struct graph *gr = NULL;
     struct backend_galloc *ga = NULL;
     bool ok = false;
+    struct tensor *in[BT_MAX_IN] = {0};
     cpu_backend_set_n_threads(be, nth);
     if (graph_new(&gr, &eb) != LLEM_OK || backend_galloc_new(be, &ga, &eb) != LLEM_OK) {
         goto done;
     }
-    struct tensor *in[BT_MAX_IN] = {0};
     for (int i = 0; i < c->n_in; i++) {
         in[i] = graph_input(gr, "in", c->in[i].type, c->in[i].ne[0], c->in[i].ne[1], c->in[i].ne[2],
                             c->in[i].ne[3]);
@@ -92,6 +93,10 @@ static inline bool bt_run(const struct bt_case *c, struct backend *be, int nth, 
     }
     for (int i = 0; i < c->n_in; i++) {
         backend_tensor_set(in[i], c->in[i].data, 0, bt_bytes(&c->in[i]));
+    }
+    size_t repacked = 0;
+    if (c->prepare_in0 && backend_weight_prepare(be, in[0], &repacked, &eb) != LLEM_OK) {
+        goto done;
     }
     if (backend_graph_compute(be, gr, &eb) != LLEM_OK) {
         goto done;
@@ -120,6 +125,9 @@ static inline bool bt_run(const struct bt_case *c, struct backend *be, int nth, 
 done:
     if (!ok) {
         fprintf(stderr, "%s: %s\n", c->name, eb.msg);
+    }
+    if (gr && c->prepare_in0 && in[0]) {
+        backend_weight_release(be, in[0]);
     }
     backend_galloc_free(ga);
     graph_free(gr);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backend/cpu/cpu_int.h"
+#include "backend/cpu/quant/quant.h"
 #include "base/alloc.h"
 #include "base/align.h"
 #include "base/cpu.h"
@@ -370,6 +371,76 @@ static enum llem_err cpu_graph_compute(struct backend *be, struct graph *gr, str
     return LLEM_OK;
 }
 
+// ---- weight repacking ----------------------------------------------------------------------
+//
+// Q4_0 matrices (2-D, rows a multiple of 8) get a copy in groups of 8 rows for the AVX2
+// kernels (quant/x86/repack_avx2.c): decode reads 8 rows per 32-byte load and prompts reuse
+// each unpacked block for 4 columns. Only with the AVX2 kernel set (the scalar set stays the
+// plain reference path) and unless LLEM_CPU_REPACK=0 (A/B measurements).
+
+struct repack_job {
+    const char *src;
+    size_t row_stride;
+    int64_t K, n_groups;
+    char *dst;
+    size_t group_bytes;
+};
+
+static void repack_worker(void *arg, int ith, int nth)
+{
+    const struct repack_job *j = arg;
+    int64_t g0, g1;
+    cpu_split(j->n_groups, ith, nth, &g0, &g1);
+    if (g1 > g0) {
+        cpu_q4_0x8_repack(j->src + (size_t)g0 * 8 * j->row_stride, j->row_stride, j->K,
+                          (g1 - g0) * 8, j->dst + (size_t)g0 * j->group_bytes);
+    }
+}
+
+static enum llem_err cpu_weight_prepare(struct backend *be, struct tensor *t, size_t *bytes,
+                                        struct llem_errbuf *eb)
+{
+    struct cpu_ctx *cx = ctx_of(be);
+    *bytes = 0;
+    const char *env = getenv("LLEM_CPU_REPACK");
+    if (cx->isa != CPU_ISA_AVX2 || cx->generic_quant || (env && strcmp(env, "0") == 0) ||
+        t->type != GGML_TYPE_Q4_0 || t->ne[2] != 1 || t->ne[3] != 1 || t->ne[1] % 8 != 0 ||
+        !tensor_is_contiguous(t) || !t->buf || t->ne[0] > INT32_MAX) {
+        return LLEM_OK;
+    }
+    struct repack_job j = {.src = cpu_data(t), .row_stride = t->nb[1], .K = t->ne[0],
+                           .n_groups = t->ne[1] / 8, .group_bytes = cpu_q4_0x8_group_bytes(t->ne[0])};
+    struct cpu_repacked *r = llem_calloc(1, sizeof *r);
+    size_t total = 0;
+    if (r && size_mul_ok(j.group_bytes, (size_t)j.n_groups, &total)) {
+        r->data = llem_aligned_alloc(LLEM_CPU_ALIGN, total);
+    }
+    if (!r || !r->data) {
+        llem_free(r);
+        return llem_errf(eb, LLEM_ENOMEM, "cpu: out of memory repacking '%s' (%zu bytes)",
+                         t->name, total);
+    }
+    j.dst = r->data;
+    threadpool_run(cx->pool, repack_worker, &j, cx->n_threads);
+    r->layout = CPU_LAYOUT_Q4_0X8;
+    r->group_bytes = j.group_bytes;
+    r->bytes = total;
+    t->extra = r;
+    *bytes = total;
+    return LLEM_OK;
+}
+
+static void cpu_weight_release(struct backend *be, struct tensor *t)
+{
+    LLEM_UNUSED(be);
+    struct cpu_repacked *r = t->extra;
+    if (r) {
+        llem_aligned_free(r->data);
+        llem_free(r);
+        t->extra = NULL;
+    }
+}
+
 static void cpu_release(struct backend *be)
 {
     struct cpu_ctx *cx = ctx_of(be);
@@ -392,6 +463,8 @@ static const struct backend_ops cpu_ops = {
     .work_size = cpu_be_work_size,
     .graph_compute = cpu_graph_compute,
     .synchronize = NULL, // graph_compute returns when done
+    .weight_prepare = cpu_weight_prepare,
+    .weight_release = cpu_weight_release,
     .release = cpu_release,
 };
 

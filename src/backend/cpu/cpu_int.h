@@ -115,6 +115,25 @@ struct cpu_vec_dot_entry {
 // the generic fallback", so every type with to_f32 works before its kernel exists.
 const struct cpu_vec_dot_entry *cpu_vec_dot_table(enum cpu_isa isa);
 
+// ---- repacked weights (cpu_backend.c weight_prepare; read by mul_mat) -----------------------
+
+// A weight tensor's data in a layout the kernels read faster, made at load time and kept in
+// t->extra (backend-private). t's own bytes stay valid (other ops, e.g. get_rows, read them).
+enum cpu_layout {
+    CPU_LAYOUT_Q4_0X8 = 1, // Q4_0 rows in groups of 8 (backend/cpu/quant/quant.h)
+};
+struct cpu_repacked {
+    enum cpu_layout layout;
+    void *data;         // 64-byte aligned, owned
+    size_t group_bytes; // bytes of one group of rows
+    size_t bytes;       // total
+};
+
+static inline const struct cpu_repacked *cpu_repacked_of(const struct tensor *t)
+{
+    return (const struct cpu_repacked *)t->extra;
+}
+
 // ---- vector helpers (ops/vec.c scalar, x86/vec_avx2.c) ---------------------------------------
 // Every dot product of one ISA accumulates in the same order (8 float lanes over k, a fixed
 // pairwise lane sum, then the k % 8 tail), whether computed alone or inside a tile, so the

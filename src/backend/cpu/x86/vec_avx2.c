@@ -94,6 +94,11 @@ static float dot_f16_f32(int64_t n, const uint16_t *x, const float *y)
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                 \
         int64_t i = 0;                                                              \
         for (; i + 8 <= n; i += 8) {                                                \
+            if ((i * sizeof(WT)) % 64 == 0) { /* decode streams weights: prefetch */ \
+                for (int r = 0; r < 4; r++) {                                       \
+                    _mm_prefetch((const char *)(w[r] + i) + 1024, _MM_HINT_T0);     \
+                }                                                                   \
+            }                                                                       \
             __m256 xv = _mm256_loadu_ps(x + i);                                     \
             a0 = _mm256_fmadd_ps(LOADW(w[0] + i), xv, a0);                          \
             a1 = _mm256_fmadd_ps(LOADW(w[1] + i), xv, a1);                          \

@@ -141,6 +141,7 @@ void cpu_vec_dot_q4_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy)
     __m256 acc = _mm256_setzero_ps();
     __m128 accm = _mm_setzero_ps();
     for (int i = 0; i < nb; i++) {
+        qa_prefetch_span(&x[i], sizeof x[i]);
         const float d = y[i].d * qa_f16(x[i].d);
         const float dmin = -y[i].d * qa_f16(x[i].dmin);
         const __m128i sm8 = unpack_k4_scales(x[i].scales);
@@ -226,6 +227,7 @@ void cpu_vec_dot_q6_K_q8_K_avx2(int n, float *s, const void *vx, const void *vy)
     const __m256i m32 = _mm256_set1_epi8(32);
     __m256 acc = _mm256_setzero_ps();
     for (int i = 0; i < nb; i++) {
+        qa_prefetch_span(&x[i], sizeof x[i]);
         const uint8_t *ql = x[i].ql;
         const uint8_t *qh = x[i].qh;
         const int8_t *q8 = y[i].qs;

@@ -133,6 +133,7 @@ void cpu_vec_dot_q8_0_q8_0_avx2(int n, float *s, const void *vx, const void *vy)
     const int nb = n / QK8_0;
     __m256 acc = _mm256_setzero_ps();
     for (int i = 0; i < nb; i++) {
+        qa_prefetch_span(&x[i], 1); // blocks are 34 bytes: one line per block covers them
         const __m256i p = qa_dot_i8(qa_load(x[i].qs), qa_load(y[i].qs));
         acc = _mm256_fmadd_ps(scale_of(x[i].d, y[i].d), _mm256_cvtepi32_ps(p), acc);
     }

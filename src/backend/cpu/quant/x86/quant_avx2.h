@@ -77,6 +77,18 @@ static inline float qa_f16(uint16_t h)
     return _cvtsh_ss(h);
 }
 
+// Asks for the weight bytes QA_PREFETCH_AHEAD past [p, p + n) to be brought into cache. Decode
+// streams every weight once from DRAM; the hardware prefetcher alone left a third of the
+// bandwidth unused (docs/internals/performance.md, "Prefetch").
+#define QA_PREFETCH_AHEAD 2048
+static inline void qa_prefetch_span(const void *p, size_t n)
+{
+    const char *c = (const char *)p + QA_PREFETCH_AHEAD;
+    for (size_t off = 0; off < n; off += 64) {
+        _mm_prefetch(c + off, _MM_HINT_T0);
+    }
+}
+
 static inline __m256i qa_load(const void *p)
 {
     return _mm256_loadu_si256((const __m256i *)p);

@@ -1,0 +1,73 @@
+// backend/cpu/quant/x86/repack_avx2.c: AVX2 kernel for Q4_0 weights repacked in groups of 8
+// rows (layout and result contract in quant.h). Per block, the 4 code chunks of a group are
+// unpacked once into 8 registers (low and high nibbles of 8 rows x 4 bytes); each activation
+// column broadcasts its matching 4 bytes, maddubs gives 8 rows x 2 int16 pair sums, and the 8
+// chunks are added in int16 before one madd, so a row's block product lands whole in its lane.
+// |pair| <= 2 * 15 * 127 = 3810 and 8 pairs <= 30480 fit int16; y never holds -128.
+#include "backend/cpu/quant/quant.h"
+#include "backend/cpu/quant/x86/quant_avx2.h"
+#include "tensor/types.h"
+
+static inline __m256i bcast4(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return _mm256_set1_epi32(v);
+}
+
+// nc is a constant at every call site, so the column loops unroll into registers.
+static inline __attribute__((always_inline)) void
+gemm_cols(int nb, const uint8_t *codes, const uint16_t *scales, const void *const *vy,
+          const int16_t *const *ysum8, const int nc, float *s)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+    const struct block_q8_0 *y[Q4_0X8_MAX_COLS];
+    __m256 acc[Q4_0X8_MAX_COLS];
+    for (int c = 0; c < nc; c++) {
+        y[c] = vy[c];
+        acc[c] = _mm256_setzero_ps();
+    }
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = codes + (size_t)b * Q4_0X8_CODE_BYTES;
+        qa_prefetch_span(blk, Q4_0X8_CODE_BYTES); // past a group's end: the next group's
+        __m256i lo[4], hi[4];
+        for (int j = 0; j < 4; j++) {
+            const __m256i w = qa_load(blk + 32 * j);
+            lo[j] = _mm256_and_si256(w, m4);
+            hi[j] = _mm256_and_si256(_mm256_srli_epi16(w, 4), m4);
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(scales + 8 * b)));
+        for (int c = 0; c < nc; c++) {
+            const int8_t *q = y[c][b].qs;
+            __m256i p = _mm256_maddubs_epi16(lo[0], bcast4(q));
+            p = _mm256_add_epi16(p, _mm256_maddubs_epi16(hi[0], bcast4(q + 16)));
+            p = _mm256_add_epi16(p, _mm256_maddubs_epi16(lo[1], bcast4(q + 4)));
+            p = _mm256_add_epi16(p, _mm256_maddubs_epi16(hi[1], bcast4(q + 20)));
+            p = _mm256_add_epi16(p, _mm256_maddubs_epi16(lo[2], bcast4(q + 8)));
+            p = _mm256_add_epi16(p, _mm256_maddubs_epi16(hi[2], bcast4(q + 24)));
+            p = _mm256_add_epi16(p, _mm256_maddubs_epi16(lo[3], bcast4(q + 12)));
+            p = _mm256_add_epi16(p, _mm256_maddubs_epi16(hi[3], bcast4(q + 28)));
+            __m256i isum = _mm256_madd_epi16(p, ones);
+            isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(ysum8[c][b]));
+            const __m256 dd = _mm256_mul_ps(dw, _mm256_set1_ps(qa_f16(y[c][b].d)));
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), dd, acc[c]);
+        }
+    }
+    for (int c = 0; c < nc; c++) {
+        _mm256_storeu_ps(s + 8 * c, acc[c]);
+    }
+}
+
+void cpu_gemm_q4_0x8_q8_0_avx2(int K, const void *w, const void *const *y,
+                               const int16_t *const *ysum8, int nc, float *s)
+{
+    const int nb = K / QK4_0;
+    const uint8_t *codes = w;
+    const uint16_t *scales = (const uint16_t *)(const void *)(codes + (size_t)nb * Q4_0X8_CODE_BYTES);
+    switch (nc) {
+    case 1: gemm_cols(nb, codes, scales, y, ysum8, 1, s); break;
+    case 2: gemm_cols(nb, codes, scales, y, ysum8, 2, s); break;
+    case 3: gemm_cols(nb, codes, scales, y, ysum8, 3, s); break;
+    default: gemm_cols(nb, codes, scales, y, ysum8, 4, s); break;
+    }
+}
