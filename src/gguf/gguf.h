@@ -165,6 +165,10 @@ int64_t gguf_find_tensor(const struct gguf_file *f, const char *name); // -1 if 
 // Host pointer to a tensor's bytes (read-only mapping or the pread copy). NULL when the file
 // was opened metadata_only. Valid until gguf_close.
 const void *gguf_tensor_data(const struct gguf_file *f, int64_t i);
+// Tells the kernel the mapped pages of tensor i are not needed for now (a backend made its own
+// copy): they leave the process's resident set and fault back in from the file if read again.
+// No-op for files read into memory (no_mmap).
+void gguf_tensor_drop_pages(const struct gguf_file *f, int64_t i);
 
 // ---- writer ---------------------------------------------------------------------------------
 

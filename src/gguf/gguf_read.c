@@ -859,6 +859,15 @@ int64_t gguf_find_tensor(const struct gguf_file *f, const char *name)
     return name ? gguf_index_find(&f->tensor_index, f->tensors, sizeof *f->tensors, name) : -1;
 }
 
+void gguf_tensor_drop_pages(const struct gguf_file *f, int64_t i)
+{
+    if (!f->map.addr || i < 0 || i >= f->n_tensors) {
+        return;
+    }
+    uint64_t off = (uint64_t)(f->data - (const unsigned char *)f->map.addr) + f->tensors[i].offset;
+    fs_map_advise(&f->map, off, f->tensors[i].n_bytes, FS_ADVICE_DONTNEED);
+}
+
 const void *gguf_tensor_data(const struct gguf_file *f, int64_t i)
 {
     if (!f->data || i < 0 || i >= f->n_tensors) {

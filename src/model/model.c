@@ -320,6 +320,9 @@ enum llem_err model_load(const char *path, const struct model_params *p, struct 
             goto fail;
         }
         m->repacked_bytes += bytes;
+        if (bytes > 0) { // the backend reads its copy now: don't keep the file pages resident
+            gguf_tensor_drop_pages(m->gguf, gguf_find_tensor(m->gguf, t->name));
+        }
     }
     *out = m;
     return LLEM_OK;
