@@ -404,6 +404,7 @@ static void test_repack_q4_0(void)
                 cpu_q8_0_block_sums(ys[c], n, sums + c * nb);
                 ss[c] = sums + c * nb;
             }
+            CHECK(cpu_repack_kind_of(GGML_TYPE_Q4_0)->repack == cpu_q4_0x8_repack);
             cpu_q4_0x8_repack(xq, xrb, n, 16, packed);
             for (int g = 0; g < 2; g++) {
                 const char *grp = packed + (size_t)g * cpu_q4_0x8_group_bytes(n);

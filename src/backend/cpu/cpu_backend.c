@@ -373,12 +373,13 @@ static enum llem_err cpu_graph_compute(struct backend *be, struct graph *gr, str
 
 // ---- weight repacking ----------------------------------------------------------------------
 //
-// Q4_0 matrices (2-D, rows a multiple of 8) get a copy in groups of 8 rows for the AVX2
-// kernels (quant/x86/repack_avx2.c): decode reads 8 rows per 32-byte load and prompts reuse
-// each unpacked block for 4 columns. Only with the AVX2 kernel set (the scalar set stays the
+// Matrices of a type with a repacked kind (quant.h: Q4_0), 2-D with rows a multiple of 8, get
+// a copy in groups of 8 rows for the AVX2 kernels: decode reads 8 rows per 32-byte load and
+// prompts reuse each unpacked block for 4 columns. Only with the AVX2 kernel set (the scalar set stays the
 // plain reference path) and unless LLEM_CPU_REPACK=0 (A/B measurements).
 
 struct repack_job {
+    const struct cpu_repack_kind *kind;
     const char *src;
     size_t row_stride;
     int64_t K, n_groups;
@@ -392,7 +393,7 @@ static void repack_worker(void *arg, int ith, int nth)
     int64_t g0, g1;
     cpu_split(j->n_groups, ith, nth, &g0, &g1);
     if (g1 > g0) {
-        cpu_q4_0x8_repack(j->src + (size_t)g0 * 8 * j->row_stride, j->row_stride, j->K,
+        j->kind->repack(j->src + (size_t)g0 * 8 * j->row_stride, j->row_stride, j->K,
                           (g1 - g0) * 8, j->dst + (size_t)g0 * j->group_bytes);
     }
 }
@@ -403,13 +404,16 @@ static enum llem_err cpu_weight_prepare(struct backend *be, struct tensor *t, si
     struct cpu_ctx *cx = ctx_of(be);
     *bytes = 0;
     const char *env = getenv("LLEM_CPU_REPACK");
-    if (cx->isa != CPU_ISA_AVX2 || cx->generic_quant || (env && strcmp(env, "0") == 0) ||
-        t->type != GGML_TYPE_Q4_0 || t->ne[2] != 1 || t->ne[3] != 1 || t->ne[1] % 8 != 0 ||
-        !tensor_is_contiguous(t) || !t->buf || t->ne[0] > INT32_MAX) {
+    const struct cpu_repack_kind *kind = cpu_repack_kind_of(t->type);
+    if (!kind || cx->isa != CPU_ISA_AVX2 || cx->generic_quant || (env && strcmp(env, "0") == 0) ||
+        t->ne[2] != 1 || t->ne[3] != 1 || t->ne[1] % REPACK_ROWS != 0 ||
+        !tensor_is_contiguous(t) || !t->buf || t->ne[0] > INT32_MAX ||
+        t->ne[0] % tensor_type_blck(t->type) != 0) {
         return LLEM_OK;
     }
-    struct repack_job j = {.src = cpu_data(t), .row_stride = t->nb[1], .K = t->ne[0],
-                           .n_groups = t->ne[1] / 8, .group_bytes = cpu_q4_0x8_group_bytes(t->ne[0])};
+    struct repack_job j = {.kind = kind, .src = cpu_data(t), .row_stride = t->nb[1],
+                           .K = t->ne[0], .n_groups = t->ne[1] / REPACK_ROWS,
+                           .group_bytes = kind->group_bytes(t->ne[0])};
     struct cpu_repacked *r = llem_calloc(1, sizeof *r);
     size_t total = 0;
     if (r && size_mul_ok(j.group_bytes, (size_t)j.n_groups, &total)) {
@@ -422,7 +426,7 @@ static enum llem_err cpu_weight_prepare(struct backend *be, struct tensor *t, si
     }
     j.dst = r->data;
     threadpool_run(cx->pool, repack_worker, &j, cx->n_threads);
-    r->layout = CPU_LAYOUT_Q4_0X8;
+    r->kind = kind;
     r->group_bytes = j.group_bytes;
     r->bytes = total;
     t->extra = r;

@@ -119,13 +119,11 @@ const struct cpu_vec_dot_entry *cpu_vec_dot_table(enum cpu_isa isa);
 
 // A weight tensor's data in a layout the kernels read faster, made at load time and kept in
 // t->extra (backend-private). t's own bytes stay valid (other ops, e.g. get_rows, read them).
-enum cpu_layout {
-    CPU_LAYOUT_Q4_0X8 = 1, // Q4_0 rows in groups of 8 (backend/cpu/quant/quant.h)
-};
+struct cpu_repack_kind; // backend/cpu/quant/quant.h
 struct cpu_repacked {
-    enum cpu_layout layout;
-    void *data;         // 64-byte aligned, owned
-    size_t group_bytes; // bytes of one group of rows
+    const struct cpu_repack_kind *kind;
+    void *data;         // 64-byte aligned, owned: groups of 8 rows
+    size_t group_bytes; // bytes of one group
     size_t bytes;       // total
 };
 

@@ -17,14 +17,14 @@
 #define MM_CB 24 // activation columns per tile (multiple of 3; at most CPU_TILE_MAX_COLS)
 _Static_assert(MM_CB <= CPU_TILE_MAX_COLS, "a grid cell's columns must fit one kernel tile");
 
-enum mm_path { MM_F32, MM_F16, MM_VEC_DOT, MM_Q4_0X8, MM_DEQUANT };
+enum mm_path { MM_F32, MM_F16, MM_VEC_DOT, MM_REPACKED, MM_DEQUANT };
 
 static enum mm_path mm_path_of(const struct tensor *w, const struct cpu_vec_dot_entry *e)
 {
     const uint32_t wtype = w->type;
     const int64_t K = w->ne[0];
-    if (e && w->extra && cpu_repacked_of(w)->layout == CPU_LAYOUT_Q4_0X8) {
-        return MM_Q4_0X8; // repacked at load (cpu_backend.c); activations are Q8_0
+    if (e && w->extra) {
+        return MM_REPACKED; // repacked at load (cpu_backend.c); activations as for vec_dot
     }
     if (wtype == GGML_TYPE_F32) {
         return MM_F32;
@@ -43,10 +43,16 @@ static enum mm_path mm_path_of(const struct tensor *w, const struct cpu_vec_dot_
     return MM_DEQUANT;
 }
 
-// Where the Q8_0 block sums of MM_Q4_0X8 start in the scratch: after the converted rows.
-static size_t mm_sums_offset(size_t converted_bytes)
+// Where the activations' aux data of MM_REPACKED starts in the scratch: after the converted rows.
+static size_t mm_aux_offset(size_t converted_bytes)
 {
     return (converted_bytes + 63) & ~(size_t)63;
+}
+
+// Bytes of one activation row's aux data (64-byte multiple, so rows stay aligned).
+static size_t mm_aux_bytes(const struct cpu_repack_kind *kind, int64_t K)
+{
+    return ((size_t)(K / kind->aux_per) * sizeof(int16_t) + 63) & ~(size_t)63;
 }
 
 static const struct cpu_vec_dot_entry *vd_entry(uint32_t wtype, enum cpu_isa isa)
@@ -54,7 +60,7 @@ static const struct cpu_vec_dot_entry *vd_entry(uint32_t wtype, enum cpu_isa isa
     return wtype < GGML_TYPE_COUNT ? &cpu_vec_dot_table(isa)[wtype] : NULL;
 }
 
-// Scratch: the converted activations (MM_VEC_DOT; MM_Q4_0X8 adds each block's code sum after
+// Scratch: the converted activations (MM_VEC_DOT; MM_REPACKED adds the kind's aux data after
 // them) or one dequantized weight row per thread (MM_DEQUANT). The planner reserves the larger,
 // so either path (and either ISA) fits whatever plan was made.
 size_t cpu_mul_mat_work_size(const struct tensor *t, int n_threads)
@@ -68,14 +74,15 @@ size_t cpu_mul_mat_work_size(const struct tensor *t, int n_threads)
     size_t vd = 0;
     for (int isa = 0; isa < CPU_ISA_COUNT; isa++) {
         enum mm_path path = mm_path_of(w, vd_entry(w->type, (enum cpu_isa)isa));
-        if (path == MM_VEC_DOT || path == MM_Q4_0X8) {
+        if (path == MM_VEC_DOT || path == MM_REPACKED) {
             uint32_t vdt = tensor_traits(w->type)->vec_dot_type;
             vd = tensor_row_size(vdt, K) * (size_t)tensor_nrows(x);
         }
-        if ((path == MM_VEC_DOT || path == MM_Q4_0X8) && w->type == GGML_TYPE_Q4_0) {
-            // room for MM_Q4_0X8's block sums even before the weight is repacked, so a plan
-            // made earlier still fits
-            vd = mm_sums_offset(vd) + (size_t)tensor_nrows(x) * (size_t)(K / QK8_0) * sizeof(int16_t);
+        const struct cpu_repack_kind *kind = cpu_repack_kind_of(w->type);
+        if ((path == MM_VEC_DOT || path == MM_REPACKED) && kind && kind->aux) {
+            // room for the aux data even before the weight is repacked, so a plan made
+            // earlier still fits
+            vd = mm_aux_offset(vd) + mm_aux_bytes(kind, K) * (size_t)tensor_nrows(x);
         }
     }
     return deq > vd ? deq : vd;
@@ -87,7 +94,7 @@ static void mm_prep(const struct cpu_op_ctx *c, int ith, int nth, enum cpu_isa i
     const int64_t K = w->ne[0];
     const struct cpu_vec_dot_entry *e = c->generic_quant ? NULL : vd_entry(w->type, isa);
     const enum mm_path path = mm_path_of(w, e);
-    if (path != MM_VEC_DOT && path != MM_Q4_0X8) {
+    if (path != MM_VEC_DOT && path != MM_REPACKED) {
         return;
     }
     const uint32_t vdt = tensor_traits(w->type)->vec_dot_type;
@@ -105,16 +112,17 @@ static void mm_prep(const struct cpu_op_ctx *c, int ith, int nth, enum cpu_isa i
         } else {
             cpu_row_from_f32(vdt, src, out, K);
         }
-        if (path == MM_Q4_0X8) {
-            int16_t *sums = (int16_t *)(void *)(c->work + mm_sums_offset(row_bytes * (size_t)nr));
-            cpu_q8_0_block_sums(out, K, sums + r * (K / QK8_0));
+        const struct cpu_repack_kind *kind = path == MM_REPACKED ? cpu_repacked_of(w)->kind : NULL;
+        if (kind && kind->aux) {
+            char *aux = c->work + mm_aux_offset(row_bytes * (size_t)nr);
+            kind->aux(out, K, (int16_t *)(void *)(aux + (size_t)r * mm_aux_bytes(kind, K)));
         }
     }
 }
 
 // One tile: weight rows [n0, n1) x activation columns [m0, m1) of batch (i2, i3).
 static void mm_tile(const struct cpu_op_ctx *c, const struct cpu_vec *v,
-                    const struct cpu_vec_dot_entry *e, cpu_gemm_q4_0x8_fn gemm, enum mm_path path,
+                    const struct cpu_vec_dot_entry *e, enum cpu_isa isa, enum mm_path path,
                     int ith, int64_t i2, int64_t i3, int64_t n0, int64_t n1, int64_t m0, int64_t m1)
 {
     const struct tensor *w = c->dst->src[0], *x = c->dst->src[1], *d = c->dst;
@@ -196,30 +204,32 @@ static void mm_tile(const struct cpu_op_ctx *c, const struct cpu_vec *v,
                 DST(n, m) = s;
             }
         }
-    } else if (path == MM_Q4_0X8) {
+    } else if (path == MM_REPACKED) {
         // Groups of 8 weight rows (n0, n1 are multiples of 8: N is) x up to 4 columns per call;
         // every element is the same chain whatever nc is, so batches never change a bit.
         const struct cpu_repacked *rp = cpu_repacked_of(w);
-        const size_t row_bytes = tensor_row_size(GGML_TYPE_Q8_0, K);
-        const int64_t nb = K / QK8_0;
+        const struct cpu_repack_kind *kind = rp->kind;
+        const cpu_repack_gemm_fn gemm = isa == CPU_ISA_AVX2 ? kind->gemm_avx2 : kind->gemm_ref;
+        const size_t row_bytes = tensor_row_size(tensor_traits(w->type)->vec_dot_type, K);
+        const size_t aux_bytes = mm_aux_bytes(kind, K);
         const int64_t base = (i3 * x->ne[2] + i2) * x->ne[1];
-        const int16_t *sums =
-            (const int16_t *)(const void *)(c->work + mm_sums_offset(row_bytes * (size_t)tensor_nrows(x)));
-        for (int64_t n = n0; n < n1; n += 8) {
-            const void *group = (const char *)rp->data + (size_t)(n / 8) * rp->group_bytes;
-            for (int64_t m = m0; m < m1; m += Q4_0X8_MAX_COLS) {
-                const int nc = m1 - m < Q4_0X8_MAX_COLS ? (int)(m1 - m) : Q4_0X8_MAX_COLS;
-                const void *ys[Q4_0X8_MAX_COLS];
-                const int16_t *ss[Q4_0X8_MAX_COLS];
+        const char *aux = c->work + mm_aux_offset(row_bytes * (size_t)tensor_nrows(x));
+        for (int64_t n = n0; n < n1; n += REPACK_ROWS) {
+            const void *group = (const char *)rp->data + (size_t)(n / REPACK_ROWS) * rp->group_bytes;
+            for (int64_t m = m0; m < m1; m += REPACK_MAX_COLS) {
+                const int nc = m1 - m < REPACK_MAX_COLS ? (int)(m1 - m) : REPACK_MAX_COLS;
+                const void *ys[REPACK_MAX_COLS];
+                const int16_t *as[REPACK_MAX_COLS];
                 for (int q = 0; q < nc; q++) {
                     ys[q] = c->work + (size_t)(base + m + q) * row_bytes;
-                    ss[q] = sums + (base + m + q) * nb;
+                    as[q] = kind->aux ? (const int16_t *)(const void *)(aux + (size_t)(base + m + q) * aux_bytes)
+                                      : NULL;
                 }
-                float out[8 * Q4_0X8_MAX_COLS];
-                gemm((int)K, group, ys, ss, nc, out);
+                float out[REPACK_ROWS * REPACK_MAX_COLS];
+                gemm((int)K, group, ys, as, nc, out);
                 for (int q = 0; q < nc; q++) {
-                    for (int r = 0; r < 8; r++) {
-                        DST(n + r, m + q) = out[8 * q + r];
+                    for (int r = 0; r < REPACK_ROWS; r++) {
+                        DST(n + r, m + q) = out[REPACK_ROWS * q + r];
                     }
                 }
             }
@@ -246,8 +256,6 @@ static void mm_run(const struct cpu_op_ctx *c, int ith, int nth, enum cpu_isa is
     const struct cpu_vec_dot_entry *e = c->generic_quant ? NULL : vd_entry(w->type, isa);
     const enum mm_path path = mm_path_of(w, e);
     const struct cpu_vec *v = cpu_vec(isa);
-    const cpu_gemm_q4_0x8_fn gemm =
-        isa == CPU_ISA_AVX2 ? cpu_gemm_q4_0x8_q8_0_avx2 : cpu_gemm_q4_0x8_q8_0_ref;
     const int64_t nrt = (N + MM_RB - 1) / MM_RB, nct = (M + MM_CB - 1) / MM_CB;
     const int64_t n_batch = x->ne[2] * x->ne[3];
     int64_t j0, j1;
@@ -259,7 +267,7 @@ static void mm_run(const struct cpu_op_ctx *c, int ith, int nth, enum cpu_isa is
         const int64_t ct = rem / nrt, rt = rem % nrt;
         const int64_t n0 = rt * MM_RB, n1 = n0 + MM_RB < N ? n0 + MM_RB : N;
         const int64_t m0 = ct * MM_CB, m1 = m0 + MM_CB < M ? m0 + MM_CB : M;
-        mm_tile(c, v, e, gemm, path, ith, b % x->ne[2], b / x->ne[2], n0, n1, m0, m1);
+        mm_tile(c, v, e, isa, path, ith, b % x->ne[2], b / x->ne[2], n0, n1, m0, m1);
     }
 }
 

@@ -58,29 +58,47 @@ void cpu_vec_dot_tile_q5_K_q8_K_avx2(int n, const void *const x[4], const void *
 void cpu_vec_dot_tile_q6_K_q8_K_avx2(int n, const void *const x[4], const void *const *y, int nc,
                                      float *s);
 
-// ---- Q4_0 repacked in groups of 8 rows (repack.c, x86/repack_avx2.c) ----------------------
-// One group (rows 8g..8g+7 of a weight with K columns, nb = K / 32 blocks) is nb * 128 bytes
-// of codes, then nb * 8 f16 scales (block b, row r at [8b + r]), padded to 64 bytes. Block b's
-// codes are 4 chunks of 32 bytes: chunk j holds, for row r at bytes [32j + 4r, 32j + 4r + 4),
-// that row's qs[4j .. 4j+3]: low nibbles are elements 4j..4j+3, high nibbles 16+4j..19+4j.
-// The kernels compute, for the 8 rows and nc <= 4 activation rows (Q8_0, with ysum8 = 8 x the
-// code sum of each block, from cpu_q8_0_block_sums), s[8c + r] = the chain over blocks in order
-// acc = fma((float)isum, d_w * d_y, acc), isum = sum (q - 8) * y exact; so every element is
-// the same for any nc, any grid and any ISA.
+// ---- weights repacked in groups of 8 rows (repack.c; x86/repack_avx2.c) ---------------------
+// A repacked weight is a run of groups, one per 8 consecutive rows, each laid out so one
+// 32-byte load feeds all 8 rows and a block's product lands whole in the row's int32 lane (no
+// horizontal adds). A kind's gemm computes, for the group's 8 rows and nc <= REPACK_MAX_COLS
+// activation rows converted to the weight's vec_dot partner, s[8c + r] = dot(row r, column c);
+// aux[c] is the column's auxiliary int16 data (kind->aux; NULL when the kind has none). Each
+// element is a fixed chain of operations over the row's blocks in order, whatever nc is, and
+// the AVX2 kernel equals the scalar one bit for bit: batches never change a result.
+#define REPACK_ROWS 8
+#define REPACK_MAX_COLS 4
+typedef void (*cpu_repack_gemm_fn)(int K, const void *w, const void *const *y,
+                                   const int16_t *const *aux, int nc, float *s);
+struct cpu_repack_kind {
+    uint32_t type;                     // the weight type it applies to
+    const char *name;                  // "q4_0x8"
+    size_t (*group_bytes)(int64_t K);  // bytes of one group (a multiple of 64)
+    // Repacks n_rows (a multiple of 8) rows of K elements, src_row_stride bytes apart, into
+    // n_rows / 8 consecutive groups at dst.
+    void (*repack)(const void *src, size_t src_row_stride, int64_t K, int64_t n_rows, void *dst);
+    void (*aux)(const void *y, int64_t K, int16_t *out); // (optional) per activation row
+    int64_t aux_per;                                     // elements of K per aux value
+    cpu_repack_gemm_fn gemm_ref, gemm_avx2;
+};
+// The repacked layout for weight type `type`, or NULL when it has none.
+const struct cpu_repack_kind *cpu_repack_kind_of(uint32_t type);
+
+// Q4_0 -> "q4_0x8". One group (nb = K / 32 blocks) is nb * 128 bytes of codes, then nb * 8 f16
+// scales (block b, row r at [8b + r]), padded to 64 bytes. Block b's codes are 4 chunks of 32
+// bytes: chunk j holds, for row r at bytes [32j + 4r, 32j + 4r + 4), that row's qs[4j..4j+3]:
+// low nibbles are elements 4j..4j+3, high nibbles 16+4j..19+4j. aux = 8 x each Q8_0 block's
+// code sum. Per row and column, blocks in order: acc = fma((float)isum, d_w * d_y, acc), isum =
+// sum (q - 8) * y exact.
 #define Q4_0X8_CODE_BYTES 128
-#define Q4_0X8_MAX_COLS 4
-size_t cpu_q4_0x8_group_bytes(int64_t K); // bytes of one group (a multiple of 64)
-// Repacks n_rows (a multiple of 8) Q4_0 rows of K elements, src_row_stride bytes apart, into
-// n_rows / 8 consecutive groups at dst.
+size_t cpu_q4_0x8_group_bytes(int64_t K);
 void cpu_q4_0x8_repack(const void *src, size_t src_row_stride, int64_t K, int64_t n_rows,
                        void *dst);
 void cpu_q8_0_block_sums(const void *y, int64_t K, int16_t *sum8);
-typedef void (*cpu_gemm_q4_0x8_fn)(int K, const void *w, const void *const *y,
-                                   const int16_t *const *ysum8, int nc, float *s);
 void cpu_gemm_q4_0x8_q8_0_ref(int K, const void *w, const void *const *y,
-                              const int16_t *const *ysum8, int nc, float *s);
+                              const int16_t *const *aux, int nc, float *s);
 void cpu_gemm_q4_0x8_q8_0_avx2(int K, const void *w, const void *const *y,
-                               const int16_t *const *ysum8, int nc, float *s);
+                               const int16_t *const *aux, int nc, float *s);
 
 // Activation quantizers, byte-identical to tensor_quant_q8_0 / _q8_1 / _q8_K (tensor/types.h)
 // for every finite input (the tests check it), n % block == 0.

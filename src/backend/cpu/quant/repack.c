@@ -1,8 +1,8 @@
-// backend/cpu/quant/repack.c: Q4_0 weights repacked at load time into groups of 8 rows
-// ("q4_0x8", layout in quant.h), so one 32-byte load feeds 8 rows at once and the product of
-// a block is reduced to one integer per row without horizontal adds. This file holds the
-// layout (repack, sizes), the activation block sums the kernels need, and the scalar
-// reference kernel that defines the result every SIMD kernel must reproduce bit for bit.
+// backend/cpu/quant/repack.c: weights repacked at load time into groups of 8 rows (layouts in
+// quant.h), so one 32-byte load feeds 8 rows at once and a block's product is reduced to one
+// integer per row without horizontal adds. This file holds the table of repacked kinds and
+// the Q4_0 kind ("q4_0x8"): layout, the activation block sums it needs, and the scalar kernel
+// that defines the result every SIMD kernel must reproduce bit for bit.
 #include <math.h>
 #include <string.h>
 
@@ -84,4 +84,25 @@ void cpu_gemm_q4_0x8_q8_0_ref(int K, const void *w, const void *const *y,
         }
         memcpy(s + 8 * c, acc, sizeof acc);
     }
+}
+
+static const struct cpu_repack_kind kinds[] = {
+    {.type = GGML_TYPE_Q4_0,
+     .name = "q4_0x8",
+     .group_bytes = cpu_q4_0x8_group_bytes,
+     .repack = cpu_q4_0x8_repack,
+     .aux = cpu_q8_0_block_sums,
+     .aux_per = QK8_0,
+     .gemm_ref = cpu_gemm_q4_0x8_q8_0_ref,
+     .gemm_avx2 = cpu_gemm_q4_0x8_q8_0_avx2},
+};
+
+const struct cpu_repack_kind *cpu_repack_kind_of(uint32_t type)
+{
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        if (kinds[i].type == type) {
+            return &kinds[i];
+        }
+    }
+    return NULL;
 }

@@ -21,8 +21,8 @@ gemm_cols(int nb, const uint8_t *codes, const uint16_t *scales, const void *cons
           const int16_t *const *ysum8, const int nc, float *s)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
-    const struct block_q8_0 *y[Q4_0X8_MAX_COLS];
-    __m256 acc[Q4_0X8_MAX_COLS];
+    const struct block_q8_0 *y[REPACK_MAX_COLS];
+    __m256 acc[REPACK_MAX_COLS];
     for (int c = 0; c < nc; c++) {
         y[c] = vy[c];
         acc[c] = _mm256_setzero_ps();
