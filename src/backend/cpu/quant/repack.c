@@ -86,6 +86,7 @@ void cpu_gemm_q4_0x8_q8_0_ref(int K, const void *w, const void *const *y,
     }
 }
 
+// One line per kind (each kind's code lives in its own files).
 static const struct cpu_repack_kind kinds[] = {
     {.type = GGML_TYPE_Q4_0,
      .name = "q4_0x8",
@@ -105,4 +106,9 @@ const struct cpu_repack_kind *cpu_repack_kind_of(uint32_t type)
         }
     }
     return NULL;
+}
+
+const struct cpu_repack_kind *cpu_repack_kind_at(int i)
+{
+    return i >= 0 && (size_t)i < sizeof kinds / sizeof kinds[0] ? &kinds[i] : NULL;
 }
