@@ -8,13 +8,20 @@
 #   LLEM          llem binary (default build/release/llem)
 #   THREADS       threads for both (default 2)
 #   ROUNDS        A/B rounds (default 3)
-#   TESTS         space-separated tests (default "pp512 tg128"):
+#   TESTS         space-separated tests per model (default "pp512 tg128 tg32@d4096"; F16 files
+#                 skip the @d tests, as the performance issue's table does):
 #                   ppN      prompt processing of N tokens            (llama-bench -p N)
 #                   tgN      generation of N tokens                   (llama-bench -n N)
 #                   tgN@dD   generation after D tokens of context     (llama-batched-bench)
 #                   tgNxP    aggregate generation of P sequences      (llama-batched-bench)
 #   LLAMA_BATCHED_BENCH  llama-batched-bench binary, for the @d and x tests
 #   FA            flash attention for both: 1 (default) or 0
+#   PARALLEL_TESTS  tests run on the first model only after the table (default "tg32x16")
+#   LLAMA_CLI     llama-cli binary: adds model load to first token (cold page cache when
+#                 /proc/sys/vm/drop_caches is writable, and warm) and peak RSS, both engines
+#                 loading the file, evaluating a short prompt and generating 1 token at
+#                 context LOAD_CTX (default 4096)
+#   SECTIONS      which parts to run (default "table parallel load")
 # Models default to the benchmark models of bench/gen-models.sh under build/models.
 # This script never builds llama.cpp: point LLAMA_BENCH at an existing binary.
 set -euo pipefail
@@ -22,8 +29,11 @@ cd "$(dirname "$0")/.."
 LLEM=${LLEM:-build/release/llem}
 THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-3}
-TESTS=${TESTS:-"pp512 tg128"}
+TESTS=${TESTS:-"pp512 tg128 tg32@d4096"}
 FA=${FA:-1}
+PARALLEL_TESTS=${PARALLEL_TESTS:-"tg32x16"}
+LOAD_CTX=${LOAD_CTX:-4096}
+SECTIONS=${SECTIONS:-"table parallel load"}
 if [ -z "${LLAMA_BENCH:-}" ] || [ ! -x "$LLAMA_BENCH" ]; then
     echo "bench/vs-llamacpp.sh: set LLAMA_BENCH to a llama-bench binary" >&2
     exit 2
@@ -31,7 +41,8 @@ fi
 models=("$@")
 if [ ${#models[@]} -eq 0 ]; then
     models=(build/models/tinyllama-1.1b-Q4_0.gguf build/models/tinyllama-1.1b-Q4_K_M.gguf
-            build/models/tinyllama-1.1b-Q8_0.gguf build/models/llama3.2-1b-Q4_K_M.gguf)
+            build/models/tinyllama-1.1b-Q8_0.gguf build/models/llama3.2-1b-Q4_K_M.gguf
+            build/models/tinyllama-1.1b-F16.gguf)
 fi
 
 # parse TEST -> kind n depth parallel
@@ -79,22 +90,97 @@ echo "# llem vs llama.cpp: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, threads 
 echo "# cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "# llama-bench: $LLAMA_BENCH"
 echo
-echo "| model | test | llem t/s min / median / max | llama.cpp t/s min / median / max | ratio |"
-echo "| --- | --- | --- | --- | ---: |"
-for model in "${models[@]}"; do
-    if [ ! -f "$model" ]; then
-        echo "| $(basename "$model") | missing: run bench/gen-models.sh | | | |"
-        continue
-    fi
-    for test in $TESTS; do
-        a=(); b=()
-        for ((r = 0; r < ROUNDS; r++)); do
-            a+=("$(run_llem "$test" "$model")")
-            b+=("$(run_llama "$test" "$model")")
-        done
-        read -r amin amed amax <<<"$(stats "${a[@]}")"
-        read -r bmin bmed bmax <<<"$(stats "${b[@]}")"
-        ratio=$(python3 -c "print('%.2f' % ($amed / $bmed))")
-        echo "| $(basename "$model" .gguf) | $test | $amin / $amed / $amax | $bmin / $bmed / $bmax | ${ratio}x |"
+row() { # MODEL TEST: ROUNDS interleaved A/B runs -> one table row
+    local model=$1 test=$2 a=() b=() r
+    for ((r = 0; r < ROUNDS; r++)); do
+        a+=("$(run_llem "$test" "$model")")
+        b+=("$(run_llama "$test" "$model")")
     done
-done
+    read -r amin amed amax <<<"$(stats "${a[@]}")"
+    read -r bmin bmed bmax <<<"$(stats "${b[@]}")"
+    ratio=$(python3 -c "print('%.2f' % ($amed / $bmed))")
+    echo "| $(basename "$model" .gguf) | $test | $amin / $amed / $amax | $bmin / $bmed / $bmax | ${ratio}x |"
+}
+
+table_header() {
+    echo "| model | test | llem t/s min / median / max | llama.cpp t/s min / median / max | ratio |"
+    echo "| --- | --- | --- | --- | ---: |"
+}
+
+if [[ " $SECTIONS " == *" table "* ]]; then
+    table_header
+    for model in "${models[@]}"; do
+        if [ ! -f "$model" ]; then
+            echo "| $(basename "$model") | missing: run bench/gen-models.sh | | | |"
+            continue
+        fi
+        for test in $TESTS; do
+            if [[ $model == *F16* && $test == *@d* ]]; then
+                continue
+            fi
+            row "$model" "$test"
+        done
+    done
+    echo
+fi
+
+if [[ " $SECTIONS " == *" parallel "* ]] && [ -f "${models[0]}" ] && [ -n "$PARALLEL_TESTS" ]; then
+    echo "Aggregate decode of parallel sequences (llama.cpp: llama-batched-bench S_TG):"
+    echo
+    table_header
+    for test in $PARALLEL_TESTS; do
+        row "${models[0]}" "$test"
+    done
+    echo
+fi
+
+# Model load to first token and peak RSS: /usr/bin/time around a whole process that loads the
+# file, evaluates a short prompt and generates one token.
+load_one() { # ENGINE MODEL -> "seconds maxrss_kib"
+    local prompt="Once upon a time" tfile
+    tfile=$(mktemp)
+    if [ "$1" = llem ]; then
+        /usr/bin/time -o "$tfile" -f "%e %M" "$LLEM" run "$2" "$prompt" --num-predict 1 \
+            --num-ctx "$LOAD_CTX" --threads "$THREADS" --temperature 0 >/dev/null 2>&1 || true
+    else
+        /usr/bin/time -o "$tfile" -f "%e %M" "$LLAMA_CLI" -m "$2" -p "$prompt" -n 1 \
+            -c "$LOAD_CTX" -t "$THREADS" --temp 0 -no-cnv </dev/null >/dev/null 2>&1 || true
+    fi
+    tail -1 "$tfile"
+    rm -f "$tfile"
+}
+
+drop_caches() {
+    sync
+    { echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null
+}
+
+if [[ " $SECTIONS " == *" load "* ]] && [ -n "${LLAMA_CLI:-}" ] && [ -x "$LLAMA_CLI" ]; then
+    cold=no
+    if [ -w /proc/sys/vm/drop_caches ]; then cold=yes; fi
+    echo "Load to first token (s; cold = page cache dropped first: $cold) and peak RSS (MiB), context $LOAD_CTX, median of $ROUNDS:"
+    echo
+    echo "| model | llem cold | llama.cpp cold | llem warm | llama.cpp warm | llem RSS | llama.cpp RSS | warm ratio | RSS ratio |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    for model in "${models[@]}"; do
+        [ -f "$model" ] || continue
+        ac=(); bc=(); aw=(); bw=(); ar=(); br=()
+        for ((r = 0; r < ROUNDS; r++)); do
+            if [ $cold = yes ]; then
+                drop_caches; read -r t m <<<"$(load_one llem "$model")"; ac+=("$t")
+                drop_caches; read -r t m <<<"$(load_one llama "$model")"; bc+=("$t")
+            fi
+            load_one llem "$model" >/dev/null # page cache warm for both
+            read -r t m <<<"$(load_one llem "$model")"; aw+=("$t"); ar+=("$m")
+            read -r t m <<<"$(load_one llama "$model")"; bw+=("$t"); br+=("$m")
+        done
+        med() { python3 -c 'import sys,statistics as s; print("%.2f" % s.median(map(float, sys.argv[1:])))' "$@"; }
+        acm=n/a; bcm=n/a
+        if [ $cold = yes ]; then acm=$(med "${ac[@]}"); bcm=$(med "${bc[@]}"); fi
+        awm=$(med "${aw[@]}"); bwm=$(med "${bw[@]}")
+        arm=$(python3 -c 'import sys,statistics as s; print("%.0f" % (s.median(map(float, sys.argv[1:])) / 1024))' "${ar[@]}")
+        brm=$(python3 -c 'import sys,statistics as s; print("%.0f" % (s.median(map(float, sys.argv[1:])) / 1024))' "${br[@]}")
+        echo "| $(basename "$model" .gguf) | $acm | $bcm | $awm | $bwm | $arm | $brm | $(python3 -c "print('%.2f' % ($awm / $bwm))")x | $(python3 -c "print('%.2f' % ($arm / $brm))")x |"
+    done
+    echo
+fi
