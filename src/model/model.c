@@ -309,7 +309,9 @@ enum llem_err model_load(const char *path, const struct model_params *p, struct 
     }
     // Weights the backend computes faster from another layout get a copy now (CPU: Q4_0 in
     // groups of 8 rows). The token embedding is only gathered by rows, unless it doubles as
-    // the output matrix.
+    // the output matrix. The copy replaces the file pages in memory (they are dropped), so
+    // weight_bytes still measures what the weights occupy.
+    int32_t n_repacked = 0;
     for (int32_t i = 0; i < m->n_tensors; i++) {
         struct tensor *t = &m->tensors[i];
         if (t == m->tok_embd && m->output != m->tok_embd) {
@@ -322,7 +324,12 @@ enum llem_err model_load(const char *path, const struct model_params *p, struct 
         m->repacked_bytes += bytes;
         if (bytes > 0) { // the backend reads its copy now: don't keep the file pages resident
             gguf_tensor_drop_pages(m->gguf, gguf_find_tensor(m->gguf, t->name));
+            n_repacked++;
         }
+    }
+    if (n_repacked > 0) {
+        log_info("%s: %d weights repacked for the %s kernels (%.1f MiB)", path, n_repacked,
+                 backend_name(be), (double)m->repacked_bytes / 1048576.0);
     }
     *out = m;
     return LLEM_OK;
