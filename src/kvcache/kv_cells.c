@@ -1,16 +1,42 @@
-// kvcache/kv_cells.c: cell bookkeeping of the KV cache: positions, sequence bitmaps, the
-// two-level free bitmap, per-sequence cell ranges, sliding-window eviction and the mask.
-// The rules (first-free placement, view range, mask values, SWA eviction timing, remove and
-// shift) follow the upstream causal cache described in research/ollama.md §6.1.
+// kvcache/kv_cells.c: cell bookkeeping of the KV cache: positions, sequence bitmaps (per cell
+// and per sequence), the two-level free bitmap, per-sequence cell and position ranges,
+// sliding-window eviction and the mask. The rules (first-free placement, view range, mask
+// values, SWA eviction timing, remove and shift) follow the upstream causal cache described in
+// research/ollama.md §6.1.
 #include "kvcache/kv_cells.h"
 
 #include <limits.h>
 #include <math.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "base/alloc.h"
+#include "base/cpu.h"
+#include "kvcache/kvcache_int.h"
 
 #define KV_UNLIMITED INT32_MAX
+
+// Mask elements for 8 cells at once: entry b holds 8 elements, element k is 0 (attend) when
+// bit k of b is set and -inf (not) otherwise. The portable expansion of a row's bitmap reads
+// one entry per byte; the preprocessor builds them as read-only data.
+#define NEG_F32 0xFF800000u // -inf as float bits
+#define NEG_F16 0xFC00u     // -inf as IEEE half bits
+#define LUT_E(b, k, neg) ((((b) >> (k)) & 1) ? 0u : (neg))
+#define LUT_ROW(b, neg)                                                                    \
+    {LUT_E(b, 0, neg), LUT_E(b, 1, neg), LUT_E(b, 2, neg), LUT_E(b, 3, neg),             \
+     LUT_E(b, 4, neg), LUT_E(b, 5, neg), LUT_E(b, 6, neg), LUT_E(b, 7, neg)}
+#define LUT_R4(b, neg)                                                                     \
+    LUT_ROW(b, neg), LUT_ROW((b) + 1, neg), LUT_ROW((b) + 2, neg), LUT_ROW((b) + 3, neg)
+#define LUT_R16(b, neg)                                                                    \
+    LUT_R4(b, neg), LUT_R4((b) + 4, neg), LUT_R4((b) + 8, neg), LUT_R4((b) + 12, neg)
+#define LUT_R64(b, neg)                                                                    \
+    LUT_R16(b, neg), LUT_R16((b) + 16, neg), LUT_R16((b) + 32, neg), LUT_R16((b) + 48, neg)
+#define LUT_R256(neg) LUT_R64(0, neg), LUT_R64(64, neg), LUT_R64(128, neg), LUT_R64(192, neg)
+
+static _Alignas(64) const uint32_t lut_f32[256][8] = {LUT_R256(NEG_F32)};
+static _Alignas(64) const uint16_t lut_f16[256][8] = {LUT_R256(NEG_F16)};
 
 static int32_t round_up_i32(int32_t v, int32_t pad)
 {
@@ -66,10 +92,31 @@ static int32_t free_next(const struct kv_cells *c, int32_t from)
     return -1;
 }
 
-// Drops sequence s from a cell, freeing the cell when no sequence is left.
+// ---- sequence bitmaps and ranges ----------------------------------------------------------
+
+static inline uint64_t *seq_row(const struct kv_cells *c, llem_seq s)
+{
+    return c->seq_bits + (size_t)s * (size_t)c->seq_words;
+}
+
+// The 64 bits of a sequence row starting at bit `at` (at < n_cells; the row's trailing zero
+// word makes the second read safe).
+static inline uint64_t bits_at(const uint64_t *row, int32_t at)
+{
+    const int32_t w = at >> 6, sh = at & 63;
+    uint64_t v = row[w] >> sh;
+    if (sh) {
+        v |= row[w + 1] << (64 - sh);
+    }
+    return v;
+}
+
+// Drops sequence s from a cell, freeing the cell when no sequence is left. The caller keeps
+// the position bounds right.
 static void cell_drop_seq(struct kv_cells *c, int32_t cell, llem_seq s)
 {
     c->seqs[cell] &= ~(1ull << s);
+    seq_row(c, s)[cell >> 6] &= ~(1ull << (cell & 63));
     if (c->seqs[cell] == 0) {
         free_mark(c, cell);
         c->n_used--;
@@ -83,12 +130,69 @@ static void cell_add_seq(struct kv_cells *c, int32_t cell, llem_seq s)
         c->n_used++;
     }
     c->seqs[cell] |= 1ull << s;
+    seq_row(c, s)[cell >> 6] |= 1ull << (cell & 63);
 }
 
+// Empties the cell range and the position bounds of s (the caller widens them again).
 static void seq_range_reset(struct kv_cells *c, llem_seq s)
 {
     c->seq_min[s] = INT32_MAX;
     c->seq_max[s] = -1;
+    c->seq_pos_lo[s] = INT32_MAX;
+    c->seq_pos_hi[s] = -1;
+}
+
+static void seq_pos_widen(struct kv_cells *c, llem_seq s, llem_pos p)
+{
+    if (p < c->seq_pos_lo[s]) {
+        c->seq_pos_lo[s] = p;
+    }
+    if (p > c->seq_pos_hi[s]) {
+        c->seq_pos_hi[s] = p;
+    }
+}
+
+// A sequence's cell range and position bounds gathered in locals while walking its cells
+// (stores to c->pos could otherwise alias them), stored back once.
+struct seq_bounds {
+    int32_t cmin, cmax;
+    llem_pos plo, phi;
+};
+#define SEQ_BOUNDS_EMPTY {INT32_MAX, -1, INT32_MAX, -1}
+
+static inline void bounds_add(struct seq_bounds *b, int32_t cell, llem_pos p)
+{
+    b->cmin = LLEM_MIN(b->cmin, cell);
+    b->cmax = LLEM_MAX(b->cmax, cell);
+    b->plo = LLEM_MIN(b->plo, p);
+    b->phi = LLEM_MAX(b->phi, p);
+}
+
+static void bounds_store(struct kv_cells *c, llem_seq s, const struct seq_bounds *b)
+{
+    c->seq_min[s] = b->cmin;
+    c->seq_max[s] = b->cmax;
+    c->seq_pos_lo[s] = b->plo;
+    c->seq_pos_hi[s] = b->phi;
+}
+
+// Recomputes the position bounds of s from its cells (after cells were dropped); the cell
+// range stays as it is.
+static void seq_pos_recompute(struct kv_cells *c, llem_seq s)
+{
+    llem_pos plo = INT32_MAX, phi = -1;
+    if (c->seq_min[s] <= c->seq_max[s]) {
+        const uint64_t *row = seq_row(c, s);
+        for (int32_t w = c->seq_min[s] >> 6; w <= c->seq_max[s] >> 6; w++) {
+            for (uint64_t m = row[w]; m; m &= m - 1) {
+                const llem_pos p = c->pos[(w << 6) + __builtin_ctzll(m)];
+                plo = LLEM_MIN(plo, p);
+                phi = LLEM_MAX(phi, p);
+            }
+        }
+    }
+    c->seq_pos_lo[s] = plo;
+    c->seq_pos_hi[s] = phi;
 }
 
 static void seq_range_widen(struct kv_cells *c, llem_seq s, int32_t cell)
@@ -151,15 +255,26 @@ enum llem_err kv_cells_init(struct kv_cells *c, const struct kv_cells_params *p,
     c->n_words = (c->n_cells + 63) / 64;
     c->n_summary = (c->n_words + 63) / 64;
     c->causal = true;
-    c->pos = llem_calloc((size_t)c->n_cells, sizeof *c->pos);
+    // 64 spare positions: range_bits reads 64 at a time from any cell.
+    c->pos = llem_calloc((size_t)c->n_cells + 64, sizeof *c->pos);
     c->seqs = llem_calloc((size_t)c->n_cells, sizeof *c->seqs);
     c->free_bits = llem_calloc((size_t)c->n_words, sizeof *c->free_bits);
     c->free_summary = llem_calloc((size_t)c->n_summary, sizeof *c->free_summary);
     c->locs = llem_calloc((size_t)p->n_batch_max, sizeof *c->locs);
-    if (!c->pos || !c->seqs || !c->free_bits || !c->free_summary || !c->locs) {
+    c->seq_words = c->n_words + 1;
+    c->seq_bits = llem_calloc((size_t)p->n_seq_max * (size_t)c->seq_words, sizeof *c->seq_bits);
+    c->row_bits = llem_calloc((size_t)c->seq_words, sizeof *c->row_bits);
+    c->view_bits = llem_calloc((size_t)c->seq_words, sizeof *c->view_bits);
+    c->view_pos = llem_calloc(2 * (size_t)c->seq_words, sizeof *c->view_pos);
+    if (!c->pos || !c->seqs || !c->free_bits || !c->free_summary || !c->locs || !c->seq_bits ||
+        !c->row_bits || !c->view_bits || !c->view_pos) {
         kv_cells_deinit(c);
         return llem_errf(eb, LLEM_ENOMEM, "kv cache: out of memory for %d cells", (int)n_cells);
     }
+#if defined(__x86_64__) || defined(__i386__)
+    const struct cpu_features *f = cpu_features();
+    c->mask_avx2 = f->avx2 && f->os_ymm;
+#endif
     kv_cells_clear(c);
     return LLEM_OK;
 }
@@ -174,18 +289,24 @@ void kv_cells_deinit(struct kv_cells *c)
     llem_free(c->free_bits);
     llem_free(c->free_summary);
     llem_free(c->locs);
+    llem_free(c->seq_bits);
+    llem_free(c->row_bits);
+    llem_free(c->view_bits);
+    llem_free(c->view_pos);
     llem_aligned_free(c->mask);
     memset(c, 0, sizeof *c);
 }
 
 void kv_cells_clear(struct kv_cells *c)
 {
-    for (int32_t i = 0; i < c->n_cells; i++) {
+    for (int32_t i = 0; i < c->n_cells + 64; i++) {
         c->pos[i] = -1;
-        c->seqs[i] = 0;
     }
+    memset(c->seqs, 0, (size_t)c->n_cells * sizeof *c->seqs);
     memset(c->free_bits, 0, (size_t)c->n_words * sizeof *c->free_bits);
     memset(c->free_summary, 0, (size_t)c->n_summary * sizeof *c->free_summary);
+    memset(c->seq_bits, 0,
+           (size_t)c->p.n_seq_max * (size_t)c->seq_words * sizeof *c->seq_bits);
     for (int32_t i = 0; i < c->n_cells; i++) {
         free_mark(c, i);
     }
@@ -228,31 +349,33 @@ static void swa_sweep(struct kv_cells *c, int32_t n, const llem_pos *pos, const 
         if (c->seq_min[s] > c->seq_max[s]) {
             continue;
         }
-        bool cur = (in_batch >> s) & 1;
+        const bool cur = (in_batch >> s) & 1;
         if (!cur) { // not in this batch: its next token would come after its last one
-            llem_pos last = 0;
-            for (int32_t i = c->seq_min[s]; i <= c->seq_max[s]; i++) {
-                if (kv_cell_has_seq(c, i, s) && c->pos[i] > last) {
-                    last = c->pos[i];
+            low[s] = LLEM_MAX(c->seq_pos_hi[s], 0) + 1;
+        }
+        const int64_t forget_below = (int64_t)low[s] - c->memory;
+        const int64_t see_from = (int64_t)low[s] - c->window;
+        const int32_t w0 = c->seq_min[s] >> 6, w1 = c->seq_max[s] >> 6;
+        const uint64_t *row = seq_row(c, s);
+        struct seq_bounds b = SEQ_BOUNDS_EMPTY;
+        int32_t vlo = *lo, vhi = *hi;
+        for (int32_t w = w0; w <= w1; w++) {
+            for (uint64_t m = row[w]; m; m &= m - 1) { // a copy: drops clear bits of row[w]
+                const int32_t cell = (w << 6) + __builtin_ctzll(m);
+                const llem_pos p = c->pos[cell];
+                if (p < forget_below) {
+                    cell_drop_seq(c, cell, s);
+                } else {
+                    bounds_add(&b, cell, p);
+                }
+                if (cur && p >= see_from) {
+                    range_widen(&vlo, &vhi, cell);
                 }
             }
-            low[s] = last + 1;
         }
-        int32_t old_min = c->seq_min[s], old_max = c->seq_max[s];
-        seq_range_reset(c, s);
-        for (int32_t i = old_min; i <= old_max; i++) {
-            if (!kv_cell_has_seq(c, i, s)) {
-                continue;
-            }
-            if ((int64_t)c->pos[i] < (int64_t)low[s] - c->memory) {
-                cell_drop_seq(c, i, s);
-            } else {
-                seq_range_widen(c, s, i);
-            }
-            if (cur && (int64_t)c->pos[i] >= (int64_t)low[s] - c->window) {
-                range_widen(lo, hi, i);
-            }
-        }
+        bounds_store(c, s, &b);
+        *lo = vlo;
+        *hi = vhi;
     }
 }
 
@@ -327,80 +450,210 @@ static inline int64_t visible_lo(const struct kv_cells *c, llem_pos p)
     return lo;
 }
 
+// Bit k set: lo <= p[k] <= lo + span, for the 64 positions at p (c->pos has 64 spare
+// entries, so any cell may start the run). Four compares at a time with SSE2.
+static uint64_t range_bits(const llem_pos *p, uint32_t lo, uint32_t span)
+{
+    uint64_t in = 0;
+#if defined(__SSE2__)
+    const __m128i vlo = _mm_set1_epi32((int)lo);
+    const __m128i sign = _mm_set1_epi32(INT32_MIN);
+    const __m128i top = _mm_set1_epi32((int)(span ^ 0x80000000u));
+    for (int k = 0; k < 64; k += 4) {
+        // unsigned p - lo > span, compared as signed after flipping the sign bits
+        __m128i d = _mm_xor_si128(_mm_sub_epi32(_mm_loadu_si128((const __m128i *)(p + k)), vlo),
+                                  sign);
+        int out = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpgt_epi32(d, top)));
+        in |= (uint64_t)(~out & 0xF) << k;
+    }
+#else
+    for (int k = 0; k < 64; k++) {
+        in |= (uint64_t)((uint32_t)p[k] - lo <= span) << k;
+    }
+#endif
+    return in;
+}
+
+// Keeps the cells of `bits` (bit k: cell k of the run at `pos`) whose position lies in
+// [lo, lo + span]: few members are tested one by one, many all at once.
+static uint64_t keep_in_range(const llem_pos *pos, uint64_t bits, uint32_t lo, uint32_t span)
+{
+    if (__builtin_popcountll(bits) <= 8) {
+        for (uint64_t t = bits; t; t &= t - 1) {
+            const int k = __builtin_ctzll(t);
+            if ((uint32_t)pos[k] - lo > span) {
+                bits &= ~(1ull << k);
+            }
+        }
+        return bits;
+    }
+    return bits & range_bits(pos, lo, span);
+}
+
+// Fills view_bits and view_pos for sequence s: its bitmap over the view, 64 cells per word,
+// and the lowest and highest position among its cells of each word (INT32_MAX, -1: none).
+static void view_bits_fill(struct kv_cells *c, llem_seq s)
+{
+    const int32_t len = c->view_len, v0 = c->view_min;
+    const uint64_t *src = seq_row(c, s);
+    for (int32_t j = 0; j < len; j += 64) {
+        const int32_t m = LLEM_MIN(64, len - j);
+        uint64_t b = bits_at(src, v0 + j);
+        if (m < 64) {
+            b &= (1ull << m) - 1;
+        }
+        llem_pos plo = INT32_MAX, phi = -1;
+        for (uint64_t t = b; t; t &= t - 1) {
+            const llem_pos p = c->pos[v0 + j + __builtin_ctzll(t)];
+            plo = LLEM_MIN(plo, p);
+            phi = LLEM_MAX(phi, p);
+        }
+        c->view_bits[j >> 6] = b;
+        c->view_pos[2 * (j >> 6)] = plo;
+        c->view_pos[2 * (j >> 6) + 1] = phi;
+    }
+}
+
+// Portable row expansion (kvcache_int.h has the contract): 8 elements per table entry,
+// fixed-size copies the compiler turns into vector moves.
+static inline void put8_f32(uint32_t *dst, uint64_t byte)
+{
+    memcpy(dst, lut_f32[byte & 0xFF], sizeof lut_f32[0]);
+}
+
+static inline void put8_f16(uint16_t *dst, uint64_t byte)
+{
+    memcpy(dst, lut_f16[byte & 0xFF], sizeof lut_f16[0]);
+}
+
+static void expand_f32(uint32_t *dst, const uint64_t *bits, int32_t n)
+{
+    int32_t j = 0;
+    for (; j + 64 <= n; j += 64) {
+        const uint64_t w = bits[j >> 6];
+        put8_f32(dst + j, w);
+        put8_f32(dst + j + 8, w >> 8);
+        put8_f32(dst + j + 16, w >> 16);
+        put8_f32(dst + j + 24, w >> 24);
+        put8_f32(dst + j + 32, w >> 32);
+        put8_f32(dst + j + 40, w >> 40);
+        put8_f32(dst + j + 48, w >> 48);
+        put8_f32(dst + j + 56, w >> 56);
+    }
+    if (j < n) {
+        const uint64_t w = bits[j >> 6];
+        int32_t k = 0;
+        for (; j + k + 8 <= n; k += 8) {
+            put8_f32(dst + j + k, w >> k);
+        }
+        for (; j + k < n; k++) {
+            dst[j + k] = ((w >> k) & 1) ? 0 : NEG_F32;
+        }
+    }
+}
+
+static void expand_f16(uint16_t *dst, const uint64_t *bits, int32_t n)
+{
+    int32_t j = 0;
+    for (; j + 64 <= n; j += 64) {
+        const uint64_t w = bits[j >> 6];
+        put8_f16(dst + j, w);
+        put8_f16(dst + j + 8, w >> 8);
+        put8_f16(dst + j + 16, w >> 16);
+        put8_f16(dst + j + 24, w >> 24);
+        put8_f16(dst + j + 32, w >> 32);
+        put8_f16(dst + j + 40, w >> 40);
+        put8_f16(dst + j + 48, w >> 48);
+        put8_f16(dst + j + 56, w >> 56);
+    }
+    if (j < n) {
+        const uint64_t w = bits[j >> 6];
+        int32_t k = 0;
+        for (; j + k + 8 <= n; k += 8) {
+            put8_f16(dst + j + k, w >> k);
+        }
+        for (; j + k < n; k++) {
+            dst[j + k] = ((w >> k) & 1) ? 0 : NEG_F16;
+        }
+    }
+}
+
+// One mask row from its bitmap, with AVX2 where the CPU has it.
+static void expand_row_f32(const struct kv_cells *c, uint32_t *row, const uint64_t *bits,
+                           int32_t len)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    if (c->mask_avx2) {
+        kv_mask_expand_f32_avx2(row, bits, len);
+        return;
+    }
+#endif
+    LLEM_UNUSED(c);
+    expand_f32(row, bits, len);
+}
+
+static void expand_row_f16(const struct kv_cells *c, uint16_t *row, const uint64_t *bits,
+                           int32_t len)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    if (c->mask_avx2) {
+        kv_mask_expand_f16_avx2(row, bits, len);
+        return;
+    }
+#endif
+    LLEM_UNUSED(c);
+    expand_f16(row, bits, len);
+}
+
 // Builds the mask for the current batch. Rows are mask_stride elements apart: the stride is
-// padded off multiples of 4 KiB so rows don't alias in L1 when written column-wise. Two
-// strategies with the same result:
-//  - decode-like batches (one token per sequence): fill with -inf row by row, then one pass
-//    over the view's cells opens each cell in its sequences' rows (O(view + rows), not
-//    O(view x rows));
-//  - prompt chunks: row by row, a branch-free pass over the sequence's cell range.
+// padded off multiples of 4 KiB so rows don't alias in L1. A row is its sequence's bitmap
+// over the view, minus the cells whose position the row may not see, expanded to 0 / -inf.
+// When every position the sequence holds is visible to the row (a decode token with causal
+// attention and nothing cut by a window) the bitmap is the row as it is: no per-cell work,
+// and no copy when the view starts on a multiple of 64 cells. Other rows (prompt chunks,
+// windows) go 64 cells at a time: a word whose positions are all visible or all hidden costs
+// one comparison; only words that straddle the row's limits test their cells.
 static void mask_build(struct kv_cells *c, const llem_pos *pos, const llem_seq *seq)
 {
     const int32_t len = c->view_len, v0 = c->view_min, n = c->n_tokens;
     const size_t stride = (size_t)c->mask_stride;
     const bool f16 = c->p.mask_f16;
-    int32_t row_of[KV_MAX_SEQ];
-    uint64_t batch_seqs = 0;
-    bool one_row_per_seq = true;
-    for (int32_t i = 0; i < n; i++) {
-        uint64_t bit = 1ull << seq[i];
-        one_row_per_seq = one_row_per_seq && !(batch_seqs & bit);
-        batch_seqs |= bit;
-        row_of[seq[i]] = i;
-    }
-    for (int32_t i = 0; i < n; i++) {
-        if (f16) {
-            fill_f16((uint16_t *)c->mask + i * stride, len, 0xFC00);
-        } else {
-            fill_f32((float *)c->mask + i * stride, len, -INFINITY);
-        }
-    }
-    if (one_row_per_seq) {
-        llem_pos lo[KV_MAX_SEQ], hi[KV_MAX_SEQ];
-        for (int32_t i = 0; i < n; i++) {
-            int64_t l = visible_lo(c, pos[i]);
-            lo[seq[i]] = l < 0 ? 0 : (llem_pos)l;
-            hi[seq[i]] = c->causal ? pos[i] : INT32_MAX;
-        }
-        for (int32_t j = 0; j < len; j++) {
-            uint64_t m = c->seqs[v0 + j] & batch_seqs;
-            const llem_pos cp = c->pos[v0 + j];
-            while (m) {
-                int s = __builtin_ctzll(m);
-                m &= m - 1;
-                if (cp <= hi[s] && cp >= lo[s]) {
-                    size_t at = (size_t)row_of[s] * stride + (size_t)j;
-                    if (f16) {
-                        ((uint16_t *)c->mask)[at] = 0;
-                    } else {
-                        ((float *)c->mask)[at] = 0.0f;
-                    }
-                }
-            }
-        }
-        return;
-    }
+    llem_seq view_seq = -1; // whose bits view_bits holds
     for (int32_t i = 0; i < n; i++) {
         const llem_seq s = seq[i];
-        const uint64_t bit = 1ull << s;
-        const int64_t lo = visible_lo(c, pos[i]);
-        const int64_t hi = c->causal ? pos[i] : INT64_MAX;
-        const int32_t a = LLEM_MAX(c->seq_min[s], v0) - v0;
-        const int32_t b = LLEM_MIN(c->seq_max[s], v0 + len - 1) - v0 + 1;
+        const int64_t l = visible_lo(c, pos[i]);
+        const llem_pos lo = l < 0 ? 0 : (llem_pos)l; // positions are >= 0
+        const llem_pos hi = c->causal ? pos[i] : INT32_MAX;
+        const uint64_t *bits = seq_row(c, s) + (v0 >> 6);
+        if (c->seq_pos_lo[s] < lo || c->seq_pos_hi[s] > hi) {
+            if (view_seq != s) {
+                view_bits_fill(c, s);
+                view_seq = s;
+            }
+            const uint32_t span = (uint32_t)hi - (uint32_t)lo; // lo <= pos[i] <= hi
+            for (int32_t j = 0; j < len; j += 64) {
+                const int32_t w = j >> 6;
+                const llem_pos plo = c->view_pos[2 * w], phi = c->view_pos[2 * w + 1];
+                uint64_t b = c->view_bits[w];
+                if (phi < lo || plo > hi) {
+                    b = 0; // none visible (or no cells)
+                } else if (plo < lo || phi > hi) {
+                    b = keep_in_range(c->pos + v0 + j, b, (uint32_t)lo, span);
+                }
+                c->row_bits[w] = b;
+            }
+            bits = c->row_bits;
+        } else if (v0 & 63) {
+            const uint64_t *src = seq_row(c, s);
+            for (int32_t j = 0; j < len; j += 64) {
+                c->row_bits[j >> 6] = bits_at(src, v0 + j);
+            }
+            bits = c->row_bits;
+        }
         if (f16) {
-            uint16_t *row = (uint16_t *)c->mask + i * stride;
-            for (int32_t j = a; j < b; j++) {
-                const int32_t cell = v0 + j;
-                bool vis = (c->seqs[cell] & bit) && c->pos[cell] <= hi && c->pos[cell] >= lo;
-                row[j] = vis ? 0 : 0xFC00;
-            }
+            expand_row_f16(c, (uint16_t *)c->mask + (size_t)i * stride, bits, len);
         } else {
-            float *row = (float *)c->mask + i * stride;
-            for (int32_t j = a; j < b; j++) {
-                const int32_t cell = v0 + j;
-                bool vis = (c->seqs[cell] & bit) && c->pos[cell] <= hi && c->pos[cell] >= lo;
-                row[j] = vis ? 0.0f : -INFINITY;
-            }
+            expand_row_f32(c, (uint32_t *)c->mask + (size_t)i * stride, bits, len);
         }
     }
 }
@@ -448,6 +701,7 @@ enum llem_err kv_cells_start(struct kv_cells *c, int32_t n, const llem_pos *pos,
         c->pos[cell] = pos[i];
         cell_add_seq(c, cell, seq[i]);
         seq_range_widen(c, seq[i], cell);
+        seq_pos_widen(c, seq[i], pos[i]);
         range_widen(&lo, &hi, cell);
     }
     c->n_tokens = n;
@@ -463,10 +717,15 @@ enum llem_err kv_cells_start(struct kv_cells *c, int32_t n, const llem_pos *pos,
 
 void kv_cells_rollback(struct kv_cells *c, const llem_seq *seq)
 {
+    uint64_t touched = 0;
     for (int32_t i = 0; i < c->n_tokens; i++) {
         if (kv_cell_has_seq(c, c->locs[i], seq[i])) {
             cell_drop_seq(c, c->locs[i], seq[i]);
+            touched |= 1ull << seq[i];
         }
+    }
+    for (; touched; touched &= touched - 1) {
+        seq_pos_recompute(c, __builtin_ctzll(touched));
     }
     c->n_tokens = 0;
 }
@@ -499,20 +758,64 @@ enum llem_err kv_cells_reserve(struct kv_cells *c, int32_t n, struct llem_errbuf
 
 void kv_cells_copy_prefix(struct kv_cells *c, llem_seq src, llem_seq dst, llem_pos len)
 {
-    if (src == dst || src < 0 || dst < 0 || src >= KV_MAX_SEQ || dst >= KV_MAX_SEQ) {
+    if (src == dst || src < 0 || dst < 0 || src >= c->p.n_seq_max || dst >= c->p.n_seq_max) {
         return;
     }
-    for (int32_t i = c->seq_min[dst]; i <= c->seq_max[dst]; i++) {
-        if (kv_cell_has_seq(c, i, dst)) {
-            cell_drop_seq(c, i, dst);
+    // Word by word: dst's new cells are src's cells with pos < len; only the difference from
+    // dst's old cells is written, so copying the same prefix again touches no cell and keeps
+    // dst's bounds. A cell of src is in use: adding dst to it changes neither the free bitmap
+    // nor n_used.
+    const uint64_t dbit = 1ull << dst;
+    uint64_t *drow = seq_row(c, dst);
+    const uint64_t *srow = seq_row(c, src);
+    const bool has_old = c->seq_min[dst] <= c->seq_max[dst];
+    const bool has_src = c->seq_min[src] <= c->seq_max[src] && len > 0;
+    if (!has_old && !has_src) {
+        return;
+    }
+    const int32_t w0 = LLEM_MIN(has_old ? c->seq_min[dst] : INT32_MAX,
+                                has_src ? c->seq_min[src] : INT32_MAX) >> 6;
+    const int32_t w1 = LLEM_MAX(has_old ? c->seq_max[dst] : -1,
+                                has_src ? c->seq_max[src] : -1) >> 6;
+    const bool all = c->seq_pos_hi[src] < len; // every position of src is copied
+    bool changed = false;
+    int32_t cmin = INT32_MAX, cmax = -1;
+    for (int32_t w = w0; w <= w1; w++) {
+        uint64_t keep = has_src ? srow[w] : 0;
+        if (keep && !all) {
+            keep &= range_bits(c->pos + (w << 6), 0, (uint32_t)len - 1);
+        }
+        const uint64_t old = drow[w];
+        if (keep != old) {
+            changed = true;
+            for (uint64_t m = old & ~keep; m; m &= m - 1) {
+                const int32_t cell = (w << 6) + __builtin_ctzll(m);
+                c->seqs[cell] &= ~dbit;
+                if (c->seqs[cell] == 0) {
+                    free_mark(c, cell);
+                    c->n_used--;
+                }
+            }
+            for (uint64_t m = keep & ~old; m; m &= m - 1) {
+                c->seqs[(w << 6) + __builtin_ctzll(m)] |= dbit;
+            }
+            drow[w] = keep;
+        }
+        if (keep) {
+            cmin = LLEM_MIN(cmin, (w << 6) + __builtin_ctzll(keep));
+            cmax = (w << 6) + 63 - __builtin_clzll(keep);
         }
     }
-    seq_range_reset(c, dst);
-    for (int32_t i = c->seq_min[src]; i <= c->seq_max[src]; i++) {
-        if (kv_cell_has_seq(c, i, src) && c->pos[i] < len) {
-            cell_add_seq(c, i, dst);
-            seq_range_widen(c, dst, i);
-        }
+    c->seq_min[dst] = cmin; // exact, like the old range if nothing changed
+    c->seq_max[dst] = cmax;
+    if (!changed) {
+        return;
+    }
+    if (all) {
+        c->seq_pos_lo[dst] = c->seq_pos_lo[src];
+        c->seq_pos_hi[dst] = c->seq_pos_hi[src];
+    } else {
+        seq_pos_recompute(c, dst);
     }
 }
 
@@ -525,51 +828,58 @@ enum llem_err kv_cells_remove(struct kv_cells *c, llem_seq seq, llem_pos begin, 
     if (seq < 0 || seq >= c->p.n_seq_max || begin < 0 || (end >= 0 && end < begin)) {
         return llem_errf(eb, LLEM_EINVAL, "kv cache: remove seq %d [%d, %d)", seq, begin, end);
     }
+    if (c->seq_min[seq] > c->seq_max[seq]) {
+        return LLEM_OK; // holds nothing
+    }
     const bool to_end = end < 0;
     const llem_pos offset = to_end ? 0 : begin - end;
     const uint64_t bit = 1ull << seq;
+    uint64_t *row = seq_row(c, seq);
+    const int32_t w0 = c->seq_min[seq] >> 6, w1 = c->seq_max[seq] >> 6;
     // Validate before changing anything: moving a shared cell would move it for the other
     // sequences too.
-    if (!to_end && offset != 0) {
-        for (int32_t i = c->seq_min[seq]; i <= c->seq_max[seq]; i++) {
-            if ((c->seqs[i] & bit) && c->pos[i] >= end && (c->seqs[i] & ~bit)) {
-                return llem_errf(eb, LLEM_EUNSUPPORTED,
-                                 "kv cache: cannot shift cell %d, shared by several sequences", i);
+    if (!to_end && offset != 0 && c->seq_pos_hi[seq] >= end) {
+        for (int32_t w = w0; w <= w1; w++) {
+            for (uint64_t m = row[w]; m; m &= m - 1) {
+                const int32_t i = (w << 6) + __builtin_ctzll(m);
+                if (c->pos[i] >= end && (c->seqs[i] & ~bit)) {
+                    return llem_errf(eb, LLEM_EUNSUPPORTED,
+                                     "kv cache: cannot shift cell %d, shared by several sequences",
+                                     i);
+                }
             }
         }
     }
-    int32_t old_min = c->seq_min[seq], old_max = c->seq_max[seq];
-    seq_range_reset(c, seq);
-    for (int32_t i = old_min; i <= old_max; i++) {
-        if (!(c->seqs[i] & bit)) {
-            continue;
-        }
-        if (c->pos[i] >= begin && (to_end || c->pos[i] < end)) {
-            cell_drop_seq(c, i, seq);
-            continue;
-        }
-        if (!to_end && c->pos[i] >= end) {
-            c->pos[i] += offset;
-        }
-        seq_range_widen(c, seq, i);
-    }
-    if (shift && !to_end && offset != 0 && c->seq_min[seq] <= c->seq_max[seq]) {
-        int32_t first = -1, last = -1;
-        for (int32_t i = c->seq_min[seq]; i <= c->seq_max[seq]; i++) {
-            if ((c->seqs[i] & bit) && c->pos[i] >= begin) {
+    struct seq_bounds b = SEQ_BOUNDS_EMPTY;
+    int32_t first = -1, last = -1; // cells that moved
+    for (int32_t w = w0; w <= w1; w++) {
+        for (uint64_t m = row[w]; m; m &= m - 1) { // a copy: drops clear bits of row[w]
+            const int32_t i = (w << 6) + __builtin_ctzll(m);
+            llem_pos p = c->pos[i];
+            if (p >= begin && (to_end || p < end)) {
+                cell_drop_seq(c, i, seq);
+                continue;
+            }
+            if (!to_end && p >= end) {
+                p += offset;
+                c->pos[i] = p;
+            }
+            bounds_add(&b, i, p);
+            if (p >= begin) { // only moved cells are at or past begin now
                 if (first < 0) {
                     first = i;
                 }
                 last = i;
             }
         }
-        if (first >= 0) {
-            shift->seq = seq;
-            shift->begin = begin;
-            shift->delta = offset;
-            shift->first_cell = first;
-            shift->n_cells = last - first + 1;
-        }
+    }
+    bounds_store(c, seq, &b);
+    if (shift && !to_end && offset != 0 && first >= 0) {
+        shift->seq = seq;
+        shift->begin = begin;
+        shift->delta = offset;
+        shift->first_cell = first;
+        shift->n_cells = last - first + 1;
     }
     return LLEM_OK;
 }
@@ -589,39 +899,27 @@ bool kv_cells_can_resume(const struct kv_cells *c, llem_seq seq, llem_pos pos)
     if (c->memory == KV_UNLIMITED) {
         return true;
     }
-    if (seq < 0 || seq >= c->p.n_seq_max || c->seq_min[seq] > c->seq_max[seq]) {
-        return false;
-    }
-    llem_pos first = INT32_MAX, last = -1;
-    for (int32_t i = c->seq_min[seq]; i <= c->seq_max[seq]; i++) {
-        if (kv_cell_has_seq(c, i, seq)) {
-            first = LLEM_MIN(first, c->pos[i]);
-            last = LLEM_MAX(last, c->pos[i]);
-        }
-    }
-    if (last < 0) {
+    if (seq < 0 || seq >= c->p.n_seq_max || c->seq_pos_hi[seq] < 0) {
         return false;
     }
     llem_pos window_start = (llem_pos)LLEM_MAX(0, (int64_t)pos - c->window);
-    return window_start >= first && pos <= last + 1;
+    return window_start >= c->seq_pos_lo[seq] && pos <= c->seq_pos_hi[seq] + 1;
 }
 
 int32_t kv_cells_seq_count(const struct kv_cells *c, llem_seq seq)
 {
+    if (seq < 0 || seq >= c->p.n_seq_max || c->seq_min[seq] > c->seq_max[seq]) {
+        return 0;
+    }
+    const uint64_t *row = seq_row(c, seq);
     int32_t n = 0;
-    for (int32_t i = c->seq_min[seq]; i <= c->seq_max[seq]; i++) {
-        n += kv_cell_has_seq(c, i, seq);
+    for (int32_t w = c->seq_min[seq] >> 6; w <= c->seq_max[seq] >> 6; w++) {
+        n += __builtin_popcountll(row[w]);
     }
     return n;
 }
 
 llem_pos kv_cells_seq_pos_max(const struct kv_cells *c, llem_seq seq)
 {
-    llem_pos m = -1;
-    for (int32_t i = c->seq_min[seq]; i <= c->seq_max[seq]; i++) {
-        if (kv_cell_has_seq(c, i, seq) && c->pos[i] > m) {
-            m = c->pos[i];
-        }
-    }
-    return m;
+    return seq < 0 || seq >= c->p.n_seq_max ? -1 : c->seq_pos_hi[seq];
 }

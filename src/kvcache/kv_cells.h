@@ -2,8 +2,10 @@
 // Cells hold one token each (its K/V rows live in backend tensors at the same index); a cell
 // has a position and a 64-bit set of sequences, so a shared prompt prefix is stored once.
 // Free cells sit in a two-level bitmap, so a batch finds its cells first-free-first in
-// O(batch) amortized, and the attention mask for a batch is built into a reused scratch
-// buffer. Single-threaded: only the runner thread that owns the cache calls these.
+// O(batch) amortized. Each sequence also has a bitmap over the cells (the transpose of the
+// per-cell sets), so sequence operations and the attention mask work 64 cells at a time; the
+// mask is built into a reused scratch buffer. Single-threaded: only the runner thread that
+// owns the cache calls these.
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -37,13 +39,26 @@ struct kv_cells {
     int32_t memory;           // effective SWA memory (INT32_MAX = unlimited)
     int32_t n_cells;
     int32_t n_used;           // cells with at least one sequence
-    llem_pos *pos;            // [n_cells] position of the token in the cell
+    llem_pos *pos;            // [n_cells] position of the token in the cell (64 spare
+                              // entries follow, always -1)
     uint64_t *seqs;           // [n_cells] bit s set: the cell belongs to sequence s; 0 = free
     uint64_t *free_bits;      // [n_words] bit set: the cell is free
     uint64_t *free_summary;   // [n_summary] bit w set: free_bits[w] != 0
     int32_t n_words, n_summary;
     int32_t seq_min[KV_MAX_SEQ]; // cell range per sequence; seq_min > seq_max when empty
-    int32_t seq_max[KV_MAX_SEQ];
+    int32_t seq_max[KV_MAX_SEQ]; // (may stay wider than the cells after a rollback)
+    uint64_t *seq_bits;       // [n_seq_max * seq_words] the transpose of seqs: bit (cell & 63)
+                              // of word s * seq_words + (cell >> 6) set: cell belongs to s
+    int32_t seq_words;        // n_words + 1: a zero word ends each row, so 64 bits can be read
+                              // at any bit offset below n_cells
+    llem_pos seq_pos_lo[KV_MAX_SEQ]; // lowest and highest position held by each sequence,
+    llem_pos seq_pos_hi[KV_MAX_SEQ]; // exact; lo = INT32_MAX, hi = -1 when it holds none
+    uint64_t *row_bits;       // [seq_words] scratch: the bitmap of one mask row
+    uint64_t *view_bits;      // [seq_words] scratch: a sequence's bitmap over the view and
+    llem_pos *view_pos;       // [2 * seq_words] the lowest, highest position of its cells in
+                              // each 64 cells of the view (mask rows that need position tests)
+    bool mask_avx2;           // expand mask rows with AVX2 (set at init from the CPU's
+                              // features; clearing it forces the portable loop)
     bool causal;              // false turns the causal rule off (bidirectional batches)
 
     // ---- the current batch (set by kv_cells_start) ----
@@ -86,7 +101,7 @@ void kv_cells_rollback(struct kv_cells *c, const llem_seq *seq);
 enum llem_err kv_cells_reserve(struct kv_cells *c, int32_t n, struct llem_errbuf *eb);
 
 // Shares the first `len` positions of src with dst by reference (no tensor copy); dst's old
-// cells are dropped first.
+// cells are dropped first. Does nothing when src == dst or either is outside [0, n_seq_max).
 void kv_cells_copy_prefix(struct kv_cells *c, llem_seq src, llem_seq dst, llem_pos len);
 
 // Removes positions [begin, end) of seq; end < 0 means to the end. For a finite end, later
@@ -111,6 +126,6 @@ void kv_cells_shift_deltas(const struct kv_cells *c, const struct kv_shift *shif
 // without a sliding window).
 bool kv_cells_can_resume(const struct kv_cells *c, llem_seq seq, llem_pos pos);
 
-// Number of positions seq holds, and its highest position (-1 when empty).
+// Number of positions seq holds, and its highest position (-1 when empty or out of range).
 int32_t kv_cells_seq_count(const struct kv_cells *c, llem_seq seq);
 llem_pos kv_cells_seq_pos_max(const struct kv_cells *c, llem_seq seq);
