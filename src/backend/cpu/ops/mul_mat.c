@@ -52,6 +52,9 @@ static size_t mm_aux_offset(size_t converted_bytes)
 // Bytes of one activation row's aux data (64-byte multiple, so rows stay aligned).
 static size_t mm_aux_bytes(const struct cpu_repack_kind *kind, int64_t K)
 {
+    if (!kind->aux) {
+        return 0;
+    }
     return ((size_t)(K / kind->aux_per) * sizeof(int16_t) + 63) & ~(size_t)63;
 }
 

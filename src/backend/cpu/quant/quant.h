@@ -101,6 +101,55 @@ void cpu_gemm_q4_0x8_q8_0_ref(int K, const void *w, const void *const *y,
 void cpu_gemm_q4_0x8_q8_0_avx2(int K, const void *w, const void *const *y,
                                const int16_t *const *aux, int nc, float *s);
 
+// Q4_K -> "q4_Kx8" (repack_q4_k.c, x86/repack_q4_k_avx2.c). One group is K / 256 super-blocks
+// of Q4_KX8_SB_BYTES (1152 = 18 cache lines, the 8 rows' original bytes). Super-block i of the
+// 8 rows: d[8] and dmin[8] f16 (row r at [r]); the 64 6-bit scales, then the 64 mins, each
+// packed in 48 bytes (32 bytes of low nibbles, 16 of 2-bit highs: AVX2 unpacks them in a few
+// shifts); then 4 sub-block pairs of 256 bytes: pair p's chunk k (32 bytes) holds, for row r
+// at [32k + 4r, 32k + 4r + 4), qs[32p + 4k..+3]: low nibbles are elements 64p + 4k..+3
+// (sub-block 2p), high nibbles 64p + 32 + 4k..+3 (2p + 1). Partner Q8_K (its bsums give the
+// min terms); no aux. Per row and column, super-blocks in order:
+// acc = fma((float)isum, d_w * d_y, acc); acc = fma(-(float)msum, dmin_w * d_y, acc), with
+// isum = sum_j sc_j * (sub-block j's code dot), msum = sum_j mn_j * (y's sum over sub-block j).
+#define Q4_KX8_D 0
+#define Q4_KX8_DMIN 16
+#define Q4_KX8_SCALES 32
+#define Q4_KX8_MINS 80
+#define Q4_KX8_CODES 128
+#define Q4_KX8_SB_BYTES 1152
+// The 6-bit value of sub-block j (0..7), row r (0..7) in a packed 48-byte array p: low nibble in
+// p[pos] bits 4 * (j / 4).., high 2 bits in p[32 + pos % 16] bits 4 * (j / 4) + 2 * (pos / 16)..,
+// with pos = 16 * (r / 4) + 4 * (j % 4) + r % 4 (a 128-bit lane per 4 rows, so in-lane shuffles
+// pick any sub-block pair).
+size_t cpu_q4_Kx8_group_bytes(int64_t K);
+void cpu_q4_Kx8_repack(const void *src, size_t src_row_stride, int64_t K, int64_t n_rows,
+                       void *dst);
+void cpu_gemm_q4_Kx8_q8_K_ref(int K, const void *w, const void *const *y,
+                              const int16_t *const *aux, int nc, float *s);
+void cpu_gemm_q4_Kx8_q8_K_avx2(int K, const void *w, const void *const *y,
+                               const int16_t *const *aux, int nc, float *s);
+
+// Q6_K -> "q6_Kx8" (repack_q6_k.c, x86/repack_q6_k_avx2.c). One group is the 8 rows' f16 d of
+// each super-block (b, row r at [8b + r]) padded to 64 bytes (Q6_KX8_HEAD_BYTES: read first, so
+// the previous group's prefetch brings it), then K / 256 super-blocks of Q6_KX8_BLOCK_BYTES
+// (1664 = 26 x 64), each 128 bytes of int8 scales (pair i, row r at [16i + 2r] = sc[2i],
+// [16i + 2r + 1] = sc[2i + 1]) then 16 sub-blocks j of 96 bytes of codes. Sub-block j's chunk t
+// (t < 3, 32 bytes) holds, for row r at [32t + 4r, 32t + 4r + 4), the 6-bit codes (q in 0..63)
+// of elements 16j + 4t..+3 in bits 0..5, and in bits 6..7 bits 2t..2t+1 of the codes of
+// elements 16j + 12..15. Partner Q8_K (its bsums apply the -32); no aux. Per row and column,
+// super-blocks in order: acc = fma((float)isum, d_w * d_y, acc), isum = sum_j sc_j *
+// (sum_{k in j} q_k * y_k - 32 * bsum_j) exact.
+#define Q6_KX8_HEAD_BYTES(nb) (((size_t)(nb) * 16 + 63) & ~(size_t)63)
+#define Q6_KX8_SCALE_BYTES 128
+#define Q6_KX8_BLOCK_BYTES 1664
+size_t cpu_q6_Kx8_group_bytes(int64_t K);
+void cpu_q6_Kx8_repack(const void *src, size_t src_row_stride, int64_t K, int64_t n_rows,
+                       void *dst);
+void cpu_gemm_q6_Kx8_q8_K_ref(int K, const void *w, const void *const *y,
+                              const int16_t *const *aux, int nc, float *s);
+void cpu_gemm_q6_Kx8_q8_K_avx2(int K, const void *w, const void *const *y,
+                               const int16_t *const *aux, int nc, float *s);
+
 // Activation quantizers, byte-identical to tensor_quant_q8_0 / _q8_1 / _q8_K (tensor/types.h)
 // for every finite input (the tests check it), n % block == 0.
 void cpu_quant_q8_0_avx2(const float *x, void *y, int64_t n);

@@ -80,8 +80,10 @@ static inline float qa_f16(uint16_t h)
 // Asks for the weight bytes QA_PREFETCH_AHEAD past [p, p + n) to be brought into cache. Decode
 // streams every weight once from DRAM; the hardware prefetcher alone left a third of the
 // bandwidth unused (docs/internals/performance.md, "Prefetch").
+// always_inline: out of line, GCC classes a function of prefetches alone as "const" and
+// deletes its calls.
 #define QA_PREFETCH_AHEAD 2048
-static inline void qa_prefetch_span(const void *p, size_t n)
+static inline __attribute__((always_inline)) void qa_prefetch_span(const void *p, size_t n)
 {
     const char *c = (const char *)p + QA_PREFETCH_AHEAD;
     for (size_t off = 0; off < n; off += 64) {

@@ -1,0 +1,120 @@
+// backend/cpu/quant/x86/repack_q6_k_avx2.c: AVX2 kernel for Q6_K weights repacked in groups of
+// 8 rows ("q6_Kx8", layout and result contract in quant.h). Per 16 elements, 3 loads give the
+// 8 rows' codes as 4 registers of 8 rows x 4 bytes (11 ops, shared by the columns); each column
+// broadcasts 4 activation bytes per register, maddubs (u8 codes x s8) gives int16 pairs, two are
+// added in int16 and one madd with the rows' scale as an int16 pair puts scale * sum in the
+// row's int32 lane. The -32 offset is one madd per 32 elements with 32 * scales and bsums.
+// Bounds: |pair| <= 2 * 63 * 128 = 16128, two pairs <= 32256 fit int16 (even with y = -128);
+// per super-block |sum sc * q * y| <= 16 * 128 * 16 * 63 * 128 < 2^28 and the offset term
+// |32 * sum sc * bsum| <= 32 * 16 * 128 * 2048 = 2^27, so the int32 lanes never wrap.
+#include "backend/cpu/quant/quant.h"
+#include "backend/cpu/quant/x86/quant_avx2.h"
+#include "tensor/types.h"
+
+static inline __m256i bcast4(const void *p)
+{
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return _mm256_set1_epi32(v);
+}
+
+// qa_prefetch_span's loop forced inline and unrolled: left out of line, GCC finds the helper
+// "looping const" (a prefetch is no side effect to it) and deletes the calls.
+static inline __attribute__((always_inline)) void prefetch_block(const uint8_t *rec)
+{
+    #pragma GCC unroll 32
+    for (int off = 0; off < Q6_KX8_BLOCK_BYTES; off += 64) {
+        _mm_prefetch((const char *)rec + QA_PREFETCH_AHEAD + off, _MM_HINT_T0);
+    }
+}
+
+// nc is a constant at every call site, so the column loops unroll into registers.
+static inline __attribute__((always_inline)) void gemm_cols(int nb, const uint8_t *base,
+                                                            const uint16_t *dhead,
+                                                            const void *const *vy, const int nc,
+                                                            float *s)
+{
+    const __m256i m3f = _mm256_set1_epi8(0x3f), mc0 = _mm256_set1_epi8((char)0xc0);
+    // int16 pair (s_2i, s_2i+1) of a row's lane -> (s_2i, s_2i) and (s_2i+1, s_2i+1)
+    const __m256i dup0 = _mm256_set_epi64x(0x0d0c0d0c09080908, 0x0504050401000100,
+                                           0x0d0c0d0c09080908, 0x0504050401000100);
+    const __m256i dup1 = _mm256_set_epi64x(0x0f0e0f0e0b0a0b0a, 0x0706070603020302,
+                                           0x0f0e0f0e0b0a0b0a, 0x0706070603020302);
+    const struct block_q8_K *y[REPACK_MAX_COLS];
+    __m256 acc[REPACK_MAX_COLS];
+    #pragma GCC unroll 4
+    for (int c = 0; c < nc; c++) {
+        y[c] = vy[c];
+        acc[c] = _mm256_setzero_ps();
+    }
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *rec = base + Q6_KX8_HEAD_BYTES(nb) + (size_t)b * Q6_KX8_BLOCK_BYTES;
+        prefetch_block(rec); // past a group's end: the next group's
+        __m256i isum[REPACK_MAX_COLS];
+        #pragma GCC unroll 4
+        for (int c = 0; c < nc; c++) {
+            isum[c] = _mm256_setzero_si256();
+        }
+        for (int i = 0; i < 8; i++) {
+            const __m256i sp = _mm256_cvtepi8_epi16(
+                _mm_loadu_si128((const __m128i *)(const void *)(rec + 16 * i)));
+            const __m256i sp32 = _mm256_slli_epi16(sp, 5); // |32 * sc| <= 4096
+            #pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                const int j = 2 * i + h;
+                const __m256i sc = _mm256_shuffle_epi8(sp, h ? dup1 : dup0);
+                const uint8_t *cj = rec + Q6_KX8_SCALE_BYTES + 96 * j;
+                const __m256i a = qa_load(cj), bb = qa_load(cj + 32), cc = qa_load(cj + 64);
+                const __m256i q0 = _mm256_and_si256(a, m3f);
+                const __m256i q1 = _mm256_and_si256(bb, m3f);
+                const __m256i q2 = _mm256_and_si256(cc, m3f);
+                // elements 12..15: 2 bits in the top of each chunk, low bits in the first
+                __m256i q3 = _mm256_srli_epi16(_mm256_and_si256(a, mc0), 2);
+                q3 = _mm256_srli_epi16(_mm256_or_si256(q3, _mm256_and_si256(bb, mc0)), 2);
+                q3 = _mm256_srli_epi16(_mm256_or_si256(q3, _mm256_and_si256(cc, mc0)), 2);
+                #pragma GCC unroll 4
+                for (int c = 0; c < nc; c++) {
+                    const int8_t *q = y[c][b].qs + 16 * j;
+                    const __m256i p01 = _mm256_add_epi16(_mm256_maddubs_epi16(q0, bcast4(q)),
+                                                         _mm256_maddubs_epi16(q1, bcast4(q + 4)));
+                    const __m256i p23 = _mm256_add_epi16(_mm256_maddubs_epi16(q2, bcast4(q + 8)),
+                                                         _mm256_maddubs_epi16(q3, bcast4(q + 12)));
+                    isum[c] =
+                        _mm256_add_epi32(isum[c], _mm256_add_epi32(_mm256_madd_epi16(p01, sc),
+                                                                   _mm256_madd_epi16(p23, sc)));
+                }
+            }
+            #pragma GCC unroll 4
+            for (int c = 0; c < nc; c++) {
+                const __m256i bs = bcast4(y[c][b].bsums + 2 * i);
+                isum[c] = _mm256_sub_epi32(isum[c], _mm256_madd_epi16(sp32, bs));
+            }
+        }
+        const __m256 dw =
+            _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(dhead + 8 * b)));
+        #pragma GCC unroll 4
+        for (int c = 0; c < nc; c++) {
+            const __m256 dd = _mm256_mul_ps(dw, _mm256_set1_ps(y[c][b].d));
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), dd, acc[c]);
+        }
+    }
+    #pragma GCC unroll 4
+    for (int c = 0; c < nc; c++) {
+        _mm256_storeu_ps(s + 8 * c, acc[c]);
+    }
+}
+
+void cpu_gemm_q6_Kx8_q8_K_avx2(int K, const void *w, const void *const *y,
+                               const int16_t *const *aux, int nc, float *s)
+{
+    (void)aux;
+    const int nb = K / QK_K;
+    const uint8_t *base = w;
+    const uint16_t *dhead = (const uint16_t *)(const void *)base;
+    switch (nc) {
+    case 1: gemm_cols(nb, base, dhead, y, 1, s); break;
+    case 2: gemm_cols(nb, base, dhead, y, 2, s); break;
+    case 3: gemm_cols(nb, base, dhead, y, 3, s); break;
+    default: gemm_cols(nb, base, dhead, y, 4, s); break;
+    }
+}
