@@ -375,33 +375,16 @@ static void test_mul_mat_batch_invariant(void)
         float *wd = llem_malloc((size_t)(K * N) * sizeof(float));
         void *wq = bt_quantize(types[ti], w, (size_t)(K * N), K, wd);
         struct mm_user u = {false};
+        char name[64];
+        snprintf(name, sizeof name, "mm batch %s", tensor_type_name(types[ti]));
         struct bt_case all = {
-            .name = "mm batch",
+            .name = name,
             .n_in = 2,
             .in = {{types[ti], {K, N, 1, 1}, wq}, {GGML_TYPE_F32, {K, M, 1, 1}, x}},
             .build = build_mul_mat,
             .user = &u,
             .n_out = (size_t)(N * M)};
-        for (int isa = 0; isa < CPU_ISA_COUNT; isa++) {
-            if (!bt_backends[isa]) {
-                continue;
-            }
-            float ya[N * M];
-            CHECK(bt_run(&all, bt_backends[isa], 2, ya));
-            for (int col = 0; col < M; col++) {
-                struct bt_case one = all;
-                one.in[1].ne[1] = 1;
-                one.in[1].data = x + col * K;
-                one.n_out = (size_t)N;
-                float y1[N];
-                CHECK(bt_run(&one, bt_backends[isa], 1 + col % 3, y1));
-                if (memcmp(ya + col * N, y1, sizeof y1) != 0) {
-                    fprintf(stderr, "mm batch %s isa %d: column %d differs from M=1\n",
-                            tensor_type_name(types[ti]), isa, col);
-                    check_failures++;
-                }
-            }
-        }
+        bt_check_columns_alone(&all, x, K, N, M);
         llem_free(w);
         llem_free(x);
         llem_free(wd);
@@ -420,25 +403,7 @@ static void test_mul_mat_batch_invariant(void)
                           .user = &u,
                           .n_out = (size_t)(NR * M),
                           .prepare_in0 = true};
-    for (int isa = 0; isa < CPU_ISA_COUNT; isa++) {
-        if (!bt_backends[isa]) {
-            continue;
-        }
-        float ya[NR * M];
-        CHECK(bt_run(&all, bt_backends[isa], 2, ya));
-        for (int col = 0; col < M; col++) {
-            struct bt_case one = all;
-            one.in[1].ne[1] = 1;
-            one.in[1].data = x + col * K;
-            one.n_out = (size_t)NR;
-            float y1[NR];
-            CHECK(bt_run(&one, bt_backends[isa], 1 + col % 3, y1));
-            if (memcmp(ya + col * NR, y1, sizeof y1) != 0) {
-                fprintf(stderr, "mm batch repacked isa %d: column %d differs from M=1\n", isa, col);
-                check_failures++;
-            }
-        }
-    }
+    bt_check_columns_alone(&all, x, K, NR, M);
     llem_free(w);
     llem_free(x);
     llem_free(wd);

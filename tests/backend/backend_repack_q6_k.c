@@ -269,26 +269,7 @@ static void test_batch_invariant(void)
         .build = build_mul_mat,
         .n_out = (size_t)(N * M),
         .prepare_in0 = true};
-    for (int isa = 0; isa < CPU_ISA_COUNT; isa++) {
-        if (!bt_backends[isa]) {
-            continue;
-        }
-        float ya[N * M];
-        CHECK(bt_run(&all, bt_backends[isa], 2, ya));
-        for (int col = 0; col < M; col++) {
-            struct bt_case one = all;
-            one.in[1].ne[1] = 1;
-            one.in[1].data = x + col * K;
-            one.n_out = (size_t)N;
-            float y1[N];
-            CHECK(bt_run(&one, bt_backends[isa], 1 + col % 3, y1));
-            if (memcmp(ya + col * N, y1, sizeof y1) != 0) {
-                fprintf(stderr, "mm batch Q6_K repacked isa %d: column %d differs from M=1\n", isa,
-                        col);
-                check_failures++;
-            }
-        }
-    }
+    bt_check_columns_alone(&all, x, K, N, M);
     llem_free(w);
     llem_free(x);
     llem_free(wd);

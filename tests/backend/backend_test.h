@@ -134,6 +134,36 @@ done:
     return ok;
 }
 
+// Batch invariance: on every kernel set, each of the M activation columns of `all` (in[1] is
+// x, M columns of K floats; the output N x M) computed alone (M = 1, nth 1..3) must equal its
+// column inside the batch bit for bit.
+static inline void bt_check_columns_alone(const struct bt_case *all, const float *x, int64_t K,
+                                          int64_t N, int64_t M)
+{
+    float *ya = llem_malloc((size_t)(N * M) * sizeof(float));
+    float *y1 = llem_malloc((size_t)N * sizeof(float));
+    for (int isa = 0; ya && y1 && isa < CPU_ISA_COUNT; isa++) {
+        if (!bt_backends[isa]) {
+            continue;
+        }
+        CHECK(bt_run(all, bt_backends[isa], 2, ya));
+        for (int64_t col = 0; col < M; col++) {
+            struct bt_case one = *all;
+            one.in[1].ne[1] = 1;
+            one.in[1].data = x + col * K;
+            one.n_out = (size_t)N;
+            CHECK(bt_run(&one, bt_backends[isa], 1 + (int)(col % 3), y1));
+            if (memcmp(ya + col * N, y1, (size_t)N * sizeof(float)) != 0) {
+                fprintf(stderr, "%s (isa %d): column %lld differs from M=1\n", all->name, isa,
+                        (long long)col);
+                check_failures++;
+            }
+        }
+    }
+    llem_free(ya);
+    llem_free(y1);
+}
+
 static inline bool bt_close(double got, double ref, double atol, double rtol)
 {
     if (isnan(ref)) {
