@@ -26,6 +26,8 @@ struct cpu_ctx {
     const struct cpu_kernel *kernels;
     int metric_op[OP_COUNT]; // timer ids "llem_op_seconds{op=...}" (-1 if unregistered)
     bool barrier_exec;       // LLEM_CPU_EXEC=barrier: the barrier schedule (A/B, debugging)
+    bool repack;             // weight_prepare repacks: AVX2 kernels, no generic_quant, and not
+                             // LLEM_CPU_REPACK=0 (A/B)
     // Per-graph tables, rebuilt each compute, grown only for a larger graph (a warm decode
     // allocates nothing): one context per executing node, up to two phases per node.
     struct cpu_op_ctx *node_ctx;
@@ -403,9 +405,8 @@ static enum llem_err cpu_weight_prepare(struct backend *be, struct tensor *t, si
 {
     struct cpu_ctx *cx = ctx_of(be);
     *bytes = 0;
-    const char *env = getenv("LLEM_CPU_REPACK");
     const struct cpu_repack_kind *kind = cpu_repack_kind_of(t->type);
-    if (!kind || cx->isa != CPU_ISA_AVX2 || cx->generic_quant || (env && strcmp(env, "0") == 0) ||
+    if (!kind || !cx->repack ||
         t->ne[2] != 1 || t->ne[3] != 1 || t->ne[1] % REPACK_ROWS != 0 ||
         !tensor_is_contiguous(t) || !t->buf || t->ne[0] > INT32_MAX ||
         t->ne[0] % tensor_type_blck(t->type) != 0) {
@@ -519,6 +520,8 @@ enum llem_err cpu_backend_new(const struct backend_params *p, struct backend **o
     cx->generic_quant = p->generic_quant;
     const char *ex = getenv("LLEM_CPU_EXEC");
     cx->barrier_exec = ex && strcmp(ex, "barrier") == 0;
+    const char *rp = getenv("LLEM_CPU_REPACK");
+    cx->repack = isa == CPU_ISA_AVX2 && !p->generic_quant && !(rp && strcmp(rp, "0") == 0);
     cx->n_threads = threadpool_resolve_threads(TP_WORK_COMPUTE, p->n_threads);
     enum llem_err err = threadpool_new(cx->n_threads, 0, &cx->pool);
     if (err != LLEM_OK) {

@@ -103,6 +103,10 @@ static void mm_prep(const struct cpu_op_ctx *c, int ith, int nth, enum cpu_isa i
     const uint32_t vdt = tensor_traits(w->type)->vec_dot_type;
     const size_t row_bytes = tensor_row_size(vdt, K);
     const int64_t nr = tensor_nrows(x);
+    // MM_REPACKED kinds with aux data get it per converted row, after the rows
+    const struct cpu_repack_kind *kind = path == MM_REPACKED ? cpu_repacked_of(w)->kind : NULL;
+    char *aux = c->work + mm_aux_offset(row_bytes * (size_t)nr);
+    const size_t aux_bytes = kind ? mm_aux_bytes(kind, K) : 0;
     int64_t r0, r1;
     cpu_split(nr, ith, nth, &r0, &r1);
     for (int64_t r = r0; r < r1; r++) {
@@ -115,10 +119,8 @@ static void mm_prep(const struct cpu_op_ctx *c, int ith, int nth, enum cpu_isa i
         } else {
             cpu_row_from_f32(vdt, src, out, K);
         }
-        const struct cpu_repack_kind *kind = path == MM_REPACKED ? cpu_repacked_of(w)->kind : NULL;
         if (kind && kind->aux) {
-            char *aux = c->work + mm_aux_offset(row_bytes * (size_t)nr);
-            kind->aux(out, K, (int16_t *)(void *)(aux + (size_t)r * mm_aux_bytes(kind, K)));
+            kind->aux(out, K, (int16_t *)(void *)(aux + (size_t)r * aux_bytes));
         }
     }
 }

@@ -79,6 +79,8 @@ struct cpu_repack_kind {
     void (*repack)(const void *src, size_t src_row_stride, int64_t K, int64_t n_rows, void *dst);
     void (*aux)(const void *y, int64_t K, int16_t *out); // (optional) per activation row
     int64_t aux_per;                                     // elements of K per aux value
+                                                         // (kinds without aux: none; K-quants
+                                                         // take their sums from Q8_K's bsums)
     cpu_repack_gemm_fn gemm_ref, gemm_avx2;
 };
 // The repacked layout for weight type `type`, or NULL when it has none.

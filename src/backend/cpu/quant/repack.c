@@ -100,14 +100,12 @@ static const struct cpu_repack_kind kinds[] = {
      .name = "q4_Kx8",
      .group_bytes = cpu_q4_Kx8_group_bytes,
      .repack = cpu_q4_Kx8_repack,
-     .aux_per = QK_K, // no aux (mins come from Q8_K's bsums); nonzero: mul_mat divides by it
      .gemm_ref = cpu_gemm_q4_Kx8_q8_K_ref,
      .gemm_avx2 = cpu_gemm_q4_Kx8_q8_K_avx2},
     {.type = GGML_TYPE_Q6_K,
      .name = "q6_Kx8",
      .group_bytes = cpu_q6_Kx8_group_bytes,
      .repack = cpu_q6_Kx8_repack,
-     .aux_per = QK_K, // no aux (the -32 comes from Q8_K's bsums); nonzero: mul_mat divides by it
      .gemm_ref = cpu_gemm_q6_Kx8_q8_K_ref,
      .gemm_avx2 = cpu_gemm_q6_Kx8_q8_K_avx2},
 };
