@@ -4,6 +4,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static atomic_uint_fast64_t alloc_count;
 static atomic_uint_fast64_t fail_at;      // absolute allocation number that fails; 0 = off
@@ -54,6 +56,55 @@ void *llem_aligned_alloc(size_t align, size_t size)
         return NULL;
     }
     return p;
+}
+
+enum { HUGE_PAGE = 2u << 20 };
+
+static size_t page_round(size_t size, int *ok)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t page = pg > 0 ? (size_t)pg : 4096;
+    size_t r = (size + page - 1) & ~(page - 1);
+    *ok = size > 0 && r >= size && r <= SIZE_MAX - HUGE_PAGE;
+    return r;
+}
+
+void *llem_huge_alloc(size_t size)
+{
+    int ok;
+    size_t len = page_round(size, &ok);
+    if (!ok || alloc_tick()) {
+        return NULL;
+    }
+    // Map 2 MiB more than needed, then unmap the unaligned head and the tail, so the block
+    // starts on a huge-page boundary (a partial last 2 MiB stays in small pages: no waste).
+    char *raw = mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
+    if (raw == MAP_FAILED) {
+        return NULL;
+    }
+    uintptr_t start = ((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    char *p = (char *)start;
+    size_t head = (size_t)(p - raw), tail = HUGE_PAGE - head;
+    if (head > 0) {
+        munmap(raw, head);
+    }
+    if (tail > 0) {
+        munmap(p + len, tail);
+    }
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, len, MADV_HUGEPAGE); // a hint: without THP the pages stay small
+#endif
+    return p;
+}
+
+void llem_huge_free(void *p, size_t size)
+{
+    int ok;
+    size_t len = page_round(size, &ok);
+    if (p && ok) {
+        munmap(p, len);
+    }
 }
 
 void llem_free(void *p)

@@ -13,6 +13,14 @@ void *llem_aligned_alloc(size_t align, size_t size); // align: power of two >= s
 void llem_free(void *p);
 void llem_aligned_free(void *p);
 char *llem_strdup(const char *s);
+
+// Large, long-lived blocks (repacked weights, KV cache) mapped straight from the kernel,
+// 2 MiB-aligned and marked MADV_HUGEPAGE: a stream over them then misses the TLB once per
+// 2 MiB instead of once per 4 KiB page, where the kernel's transparent huge pages are in
+// "madvise" or "always" mode (elsewhere the hint is ignored and they are ordinary pages).
+// Zero-filled. Counted and fault-injectable like every allocation. Free with the same size.
+void *llem_huge_alloc(size_t size);
+void llem_huge_free(void *p, size_t size);
 char *llem_strndup(const char *s, size_t n);
 
 // Number of allocations (successful or injected failures) since start; for tests/benchmarks.

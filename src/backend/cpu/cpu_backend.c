@@ -28,6 +28,8 @@ struct cpu_ctx {
     bool barrier_exec;       // LLEM_CPU_EXEC=barrier: the barrier schedule (A/B, debugging)
     bool repack;             // weight_prepare repacks: AVX2 kernels, no generic_quant, and not
                              // LLEM_CPU_REPACK=0 (A/B)
+    bool hugepages;          // big buffers and repacked weights in 2 MiB pages (llem_huge_alloc)
+                             // unless LLEM_HUGEPAGES=0 (A/B)
     // Per-graph tables, rebuilt each compute, grown only for a larger graph (a warm decode
     // allocates nothing): one context per executing node, up to two phases per node.
     struct cpu_op_ctx *node_ctx;
@@ -59,6 +61,32 @@ enum cpu_isa cpu_isa_best(void)
 }
 
 // ---- buffers -----------------------------------------------------------------------------------
+//
+// Blocks of 4 MiB and more (weights copies, the KV cache, the compute arena) come from
+// llem_huge_alloc: decode streams them every token, and with 4 KiB pages that stream takes a
+// TLB miss every 4 KiB and the hardware prefetcher stops at each page boundary. The rule
+// depends only on the size and the context's flag, so free() recomputes it.
+
+enum { CPU_HUGE_MIN = 4u << 20 };
+
+static bool cpu_use_huge(const struct cpu_ctx *cx, size_t size)
+{
+    return cx->hugepages && size >= CPU_HUGE_MIN;
+}
+
+static void *cpu_big_alloc(const struct cpu_ctx *cx, size_t size)
+{
+    return cpu_use_huge(cx, size) ? llem_huge_alloc(size) : llem_aligned_alloc(LLEM_CPU_ALIGN, size);
+}
+
+static void cpu_big_free(const struct cpu_ctx *cx, void *p, size_t size)
+{
+    if (cpu_use_huge(cx, size)) {
+        llem_huge_free(p, size);
+    } else {
+        llem_aligned_free(p);
+    }
+}
 
 static enum llem_err cpu_buffer_alloc(struct backend *be, size_t size, struct backend_buffer *b,
                                       struct llem_errbuf *eb)
@@ -67,20 +95,20 @@ static enum llem_err cpu_buffer_alloc(struct backend *be, size_t size, struct ba
     if (!align_up_ok(size, LLEM_CPU_ALIGN, &sz)) {
         return llem_errf(eb, LLEM_ENOMEM, "cpu: buffer of %zu bytes is too large", size);
     }
-    b->base = llem_aligned_alloc(LLEM_CPU_ALIGN, sz);
+    b->base = cpu_big_alloc(ctx_of(be), sz);
     if (!b->base) {
         return llem_errf(eb, LLEM_ENOMEM, "cpu: out of memory for a %zu-byte buffer", size);
     }
     b->size = size;
     b->owned = true;
-    LLEM_UNUSED(be);
     return LLEM_OK;
 }
 
 static void cpu_buffer_free(struct backend_buffer *b)
 {
-    if (b->owned) {
-        llem_aligned_free(b->base);
+    size_t sz;
+    if (b->owned && align_up_ok(b->size, LLEM_CPU_ALIGN, &sz)) { // the size alloc asked for
+        cpu_big_free(ctx_of(b->be), b->base, sz);
     }
     b->base = NULL;
 }
@@ -418,7 +446,7 @@ static enum llem_err cpu_weight_prepare(struct backend *be, struct tensor *t, si
     struct cpu_repacked *r = llem_calloc(1, sizeof *r);
     size_t total = 0;
     if (r && size_mul_ok(j.group_bytes, (size_t)j.n_groups, &total)) {
-        r->data = llem_aligned_alloc(LLEM_CPU_ALIGN, total);
+        r->data = cpu_big_alloc(cx, total);
     }
     if (!r || !r->data) {
         llem_free(r);
@@ -437,10 +465,9 @@ static enum llem_err cpu_weight_prepare(struct backend *be, struct tensor *t, si
 
 static void cpu_weight_release(struct backend *be, struct tensor *t)
 {
-    LLEM_UNUSED(be);
     struct cpu_repacked *r = t->extra;
     if (r) {
-        llem_aligned_free(r->data);
+        cpu_big_free(ctx_of(be), r->data, r->bytes);
         llem_free(r);
         t->extra = NULL;
     }
@@ -522,6 +549,8 @@ enum llem_err cpu_backend_new(const struct backend_params *p, struct backend **o
     cx->barrier_exec = ex && strcmp(ex, "barrier") == 0;
     const char *rp = getenv("LLEM_CPU_REPACK");
     cx->repack = isa == CPU_ISA_AVX2 && !p->generic_quant && !(rp && strcmp(rp, "0") == 0);
+    const char *hp = getenv("LLEM_HUGEPAGES");
+    cx->hugepages = !(hp && strcmp(hp, "0") == 0);
     cx->n_threads = threadpool_resolve_threads(TP_WORK_COMPUTE, p->n_threads);
     enum llem_err err = threadpool_new(cx->n_threads, 0, &cx->pool);
     if (err != LLEM_OK) {
