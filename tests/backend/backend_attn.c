@@ -170,12 +170,36 @@ static void test_flash_random(void)
     }
 }
 
+// The AVX2 block kernel for F16 K/V (GQA groups of >= 4 heads: lanes = heads, 8 at a time):
+// groups of 4, 5 (a padded lane group), 8 and 12 (two lane groups), decode and prompt rows,
+// contexts over one and several 256-cell blocks, D 64 and 128, with and without sinks.
+static void test_flash_f16_gqa_blocks(void)
+{
+    static const int64_t reps[] = {4, 5, 8, 12};
+    for (size_t r = 0; r < LLEM_ARRAY_LEN(reps); r++) {
+        for (int variant = 0; variant < 4; variant++) {
+            struct fa_user f = {0};
+            f.D = f.Dv = variant & 1 ? 128 : 64;
+            f.n_head_kv = reps[r] == 12 ? 1 : 2;
+            f.n_head = f.n_head_kv * reps[r];
+            f.n_q = variant & 2 ? 6 : 1;
+            f.n_kv = variant < 2 ? 200 + f.n_q : 560 + f.n_q;
+            f.kv_type = GGML_TYPE_F16;
+            f.mask = true;
+            f.sinks = (variant + (int)r) % 2 == 0;
+            f.scale = 1.0f / sqrtf((float)f.D);
+            attn_case(&f);
+        }
+    }
+}
+
 int main(void)
 {
     rng_seed(&rng, 99);
     bt_init(false);
     RUN_TEST(test_flash_fixed);
     RUN_TEST(test_flash_random);
+    RUN_TEST(test_flash_f16_gqa_blocks);
     bt_fini();
     return TEST_EXIT();
 }

@@ -198,6 +198,14 @@ struct cpu_fa_helpers {
                            float *acc);
     // s[i] = exp(s[i] - m) (0 for -inf) in place; returns their sum in a fixed order.
     float (*exp_sum)(int64_t n, float *s, float m);
+    // Optional (NULL: the loops above): a whole block for F16 K and V rows, D % 8 == 0,
+    // Dv % 16 == 0, 1 <= nr <= 8 heads of a GQA group, nc >= 1 cells. Per head r, with
+    // s_i = dot(k_i, q_r) * scale + mv[i]: acc[r][-2] = max_i s_i, acc[r][-1] = sum_i
+    // exp(s_i - max), acc[r][0..Dv) = sum_i exp(s_i - max) * v_i, in orders fixed by the
+    // lengths. sc: 8 * nc floats of scratch.
+    void (*block_f16)(int64_t D, int64_t Dv, const uint16_t *const *k, const uint16_t *const *v,
+                      const float *mv, int64_t nc, const float *const *q, int64_t nr, float scale,
+                      float *sc, float *const *acc);
     void (*f16_row)(int64_t n, const uint16_t *x, float *y); // F16 -> F32
     // F16 mask row: from cell j, skips whole runs of cells holding at most *k visible (not
     // -inf) cells, subtracting them from *k; returns where it stopped (a scan finishes it).

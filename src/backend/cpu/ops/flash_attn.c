@@ -8,7 +8,8 @@
 // computes all blocks in parallel (a long context is shared by all threads) into scratch and
 // the run phase merges them; prompts: the run phase walks each row's blocks in turn. Sinks
 // join at the end as one more logit with no value. The AVX2 entry points run the same driver
-// with the helpers of x86/flash_attn_avx2.c.
+// with the helpers of x86/flash_attn_avx2.c; for F16 K/V and GQA groups of 4 or more heads
+// their block_f16 helper computes a whole block with the group's heads as vector lanes.
 #include <math.h>
 #include <string.h>
 
@@ -43,14 +44,20 @@ static size_t fa_state_floats(const struct fa_shape *s)
     return (size_t)s->Dv + 2;
 }
 
-// Per-chunk scratch (bytes, 64-byte multiple): cell indices, query and accumulator pointers,
-// scores[n_rep][FA_KVB], a K and a V row, and (prompts) a block state and a running state per
-// head.
+// Scores per cell: n_rep, or 8 for the block_f16 helper's lanes.
+static size_t fa_score_floats(const struct fa_shape *s)
+{
+    return (size_t)LLEM_MAX(s->n_rep, 8) * FA_KVB;
+}
+
+// Per-chunk scratch (bytes, 64-byte multiple): cell indices, their mask values, K and V row
+// pointers, query and accumulator pointers, the scores, a K and a V row, and (prompts) a block
+// state and a running state per head.
 static size_t fa_chunk_bytes(const struct fa_shape *s)
 {
-    size_t n = FA_KVB * sizeof(int32_t) + FA_KVB * sizeof(void *) +
+    size_t n = FA_KVB * (sizeof(int32_t) + sizeof(float)) + 2 * FA_KVB * sizeof(void *) +
                2 * (size_t)s->n_rep * sizeof(void *) +
-               ((size_t)s->n_rep * FA_KVB + (size_t)s->D + (size_t)s->Dv) * sizeof(float);
+               (fa_score_floats(s) + (size_t)s->D + (size_t)s->Dv) * sizeof(float);
     if (!s->split) {
         n += 2 * (size_t)s->n_rep * fa_state_floats(s) * sizeof(float);
     }
@@ -246,10 +253,12 @@ struct fa_job {
 
 struct fa_scratch {
     int32_t *idx;     // [FA_KVB] visible cells of the block
+    float *mv;        // [FA_KVB] their mask values
+    const void **kp;  // [FA_KVB] their K rows (block_f16)
     const void **vp;  // [FA_KVB] their V rows
     const float **qp; // [n_rep] query rows
     float **ap;       // [n_rep] accumulators of the block states
-    float *sc;        // [n_rep][FA_KVB] scores, then exp weights
+    float *sc;        // [n_rep][FA_KVB] scores, then exp weights ([FA_KVB][8] for block_f16)
     float *krow, *vrow;
     float *blk, *run; // prompts: [n_rep] block and running states
 };
@@ -260,14 +269,18 @@ static void fa_scratch_of(const struct cpu_op_ctx *c, const struct fa_shape *s, 
     char *p = c->work + fa_parts_bytes(s) + (size_t)ith * fa_chunk_bytes(s);
     w->vp = (const void **)(void *)p;
     p += FA_KVB * sizeof(void *);
+    w->kp = (const void **)(void *)p;
+    p += FA_KVB * sizeof(void *);
     w->idx = (int32_t *)(void *)p;
     p += FA_KVB * sizeof(int32_t);
+    w->mv = (float *)(void *)p;
+    p += FA_KVB * sizeof(float);
     w->qp = (const float **)(void *)p;
     p += (size_t)s->n_rep * sizeof(void *);
     w->ap = (float **)(void *)p;
     p += (size_t)s->n_rep * sizeof(void *);
     w->sc = (float *)(void *)p;
-    w->krow = w->sc + s->n_rep * FA_KVB;
+    w->krow = w->sc + fa_score_floats(s);
     w->vrow = w->krow + s->D;
     w->blk = w->vrow + s->Dv;
     w->run = w->blk + (size_t)s->n_rep * fa_state_floats(s);
@@ -287,8 +300,22 @@ static int64_t fa_block(const struct cpu_op_ctx *c, const struct fa_shape *s,
     float mv;
     for (; j < s->n_kv && nc < FA_KVB; j++) {
         if (mask_open(m, jb->mrow, j, &mv)) {
-            w->idx[nc++] = (int32_t)j;
+            w->idx[nc] = (int32_t)j;
+            w->mv[nc++] = mv;
         }
+    }
+    if (hp->block_f16 && nc > 0 && n_rep >= 4 && k->type == GGML_TYPE_F16 &&
+        v->type == GGML_TYPE_F16 && s->D % 8 == 0 && s->Dv % 16 == 0) {
+        for (int64_t i = 0; i < nc; i++) {
+            w->kp[i] = cpu_row_c(c->src_data[1], k, w->idx[i], jb->hk, bk);
+            w->vp[i] = cpu_row_c(c->src_data[2], v, w->idx[i], jb->hk, bk);
+        }
+        for (int64_t r0 = 0; r0 < n_rep; r0 += 8) {
+            hp->block_f16(s->D, s->Dv, (const uint16_t *const *)w->kp,
+                          (const uint16_t *const *)w->vp, w->mv, nc, w->qp + r0,
+                          LLEM_MIN(8, n_rep - r0), scale, w->sc, w->ap + r0);
+        }
+        return j;
     }
     // Scores: each K row once for all heads; sc[hi * FA_KVB + i].
     float tmp[64];
@@ -296,7 +323,7 @@ static int64_t fa_block(const struct cpu_op_ctx *c, const struct fa_shape *s,
         const int64_t cell = w->idx[i];
         const float *kr = fa_row_f32(hp, k->type, cpu_row_c(c->src_data[1], k, cell, jb->hk, bk),
                                      w->krow, s->D);
-        mask_open(m, jb->mrow, cell, &mv);
+        mv = w->mv[i];
         for (int64_t r0 = 0; r0 < n_rep; r0 += 64) {
             const int64_t nr = LLEM_MIN(64, n_rep - r0);
             hp->scores(s->D, kr, w->qp + r0, nr, tmp);
