@@ -27,15 +27,19 @@ static int packed_pos(int j, int r)
     return 16 * (r / 4) + 4 * (j % 4) + r % 4;
 }
 
+// Writes every byte once from the values it holds (no clear-then-or pass): byte pos < 32 is
+// the low nibbles of sub-blocks j and j + 4 of one row; byte 32 + q gathers the 2-bit highs of
+// those two sub-blocks for rows q % 4 and 4 + q % 4. The same layout as packed_pos describes.
 static void pack6(uint8_t v[8][8], uint8_t *p)
 {
-    memset(p, 0, 48);
-    for (int j = 0; j < 8; j++) {
-        for (int r = 0; r < 8; r++) {
-            const int pos = packed_pos(j, r), half = j / 4;
-            p[pos] |= (uint8_t)((v[j][r] & 15) << (4 * half));
-            p[32 + pos % 16] |= (uint8_t)((v[j][r] >> 4) << (4 * half + 2 * (pos / 16)));
-        }
+    for (int pos = 0; pos < 32; pos++) {
+        const int j = (pos % 16) / 4, r = 4 * (pos / 16) + pos % 4;
+        p[pos] = (uint8_t)((v[j][r] & 15) | (v[j + 4][r] & 15) << 4);
+    }
+    for (int q = 0; q < 16; q++) {
+        const int j = q / 4, r0 = q % 4, r1 = 4 + q % 4;
+        p[32 + q] = (uint8_t)((v[j][r0] >> 4) | (v[j][r1] >> 4) << 2 | (v[j + 4][r0] >> 4) << 4 |
+                              (v[j + 4][r1] >> 4) << 6);
     }
 }
 
