@@ -31,12 +31,15 @@ gemm_cols(int nb, const uint8_t *codes, const uint16_t *scales, const void *cons
         const uint8_t *blk = codes + (size_t)b * Q4_0X8_CODE_BYTES;
         qa_prefetch_span(blk, Q4_0X8_CODE_BYTES); // past a group's end: the next group's
         __m256i lo[4], hi[4];
+        // unrolled, or GCC keeps lo/hi on the stack: 8 stores and 8 reloads per block
+#pragma GCC unroll 4
         for (int j = 0; j < 4; j++) {
             const __m256i w = qa_load(blk + 32 * j);
             lo[j] = _mm256_and_si256(w, m4);
             hi[j] = _mm256_and_si256(_mm256_srli_epi16(w, 4), m4);
         }
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(scales + 8 * b)));
+#pragma GCC unroll 4
         for (int c = 0; c < nc; c++) {
             const int8_t *q = y[c][b].qs;
             __m256i p = _mm256_maddubs_epi16(lo[0], bcast4(q));
