@@ -71,7 +71,10 @@ await check('ollama chat stream: tool calls parsed, no tag or JSON leaked into c
     content += part.message.content;
     calls.push(...(part.message.tool_calls ?? []));
   }
-  assert.ok(chunks > 5, `streamed in ${chunks} chunks`);
+  // Text produced while the reader is busy reaches it as one piece (runner_task_next merges a
+  // burst), so the count depends on timing: a streamed answer is at least one piece and the
+  // final object. (Requiring > 5 failed about 1 run in 5 once decode got faster.)
+  assert.ok(chunks >= 2, `streamed in ${chunks} chunks`);
   assert.equal(content.trim(), 'Let me check.');
   checkCalls(calls, true);
 });
