@@ -169,10 +169,6 @@ const void *gguf_tensor_data(const struct gguf_file *f, int64_t i);
 // copy): they leave the process's resident set and fault back in from the file if read again.
 // No-op for files read into memory (no_mmap).
 void gguf_tensor_drop_pages(const struct gguf_file *f, int64_t i);
-// Asks the kernel to start reading the whole tensor data section now (asynchronous readahead),
-// so a cold load reads the file at disk speed while the loader and the first pass use the parts
-// already in. No-op for files read into memory.
-void gguf_prefetch_data(const struct gguf_file *f);
 
 // ---- writer ---------------------------------------------------------------------------------
 

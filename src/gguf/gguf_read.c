@@ -868,15 +868,6 @@ void gguf_tensor_drop_pages(const struct gguf_file *f, int64_t i)
     fs_map_advise(&f->map, off, f->tensors[i].n_bytes, FS_ADVICE_DONTNEED);
 }
 
-void gguf_prefetch_data(const struct gguf_file *f)
-{
-    if (!f->map.addr || !f->data) {
-        return;
-    }
-    uint64_t off = (uint64_t)(f->data - (const unsigned char *)f->map.addr);
-    fs_map_advise(&f->map, off, f->map.size - off, FS_ADVICE_WILLNEED);
-}
-
 const void *gguf_tensor_data(const struct gguf_file *f, int64_t i)
 {
     if (!f->data || i < 0 || i >= f->n_tensors) {

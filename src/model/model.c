@@ -279,9 +279,6 @@ enum llem_err model_load(const char *path, const struct model_params *p, struct 
         rc = llem_errf(eb, LLEM_EFORMAT, "the file has no tensors");
         goto fail;
     }
-    // Every weight is read before the first token (repacking, then the first pass): start the
-    // disk reads for all of them now instead of one page fault's readahead at a time.
-    gguf_prefetch_data(m->gguf);
     // Zero-copy: one buffer over the whole mapped data section; tensors bind at their offsets.
     const struct gguf_tensor_info *t0 = gguf_tensor(m->gguf, 0);
     const unsigned char *data0 = gguf_tensor_data(m->gguf, 0);
