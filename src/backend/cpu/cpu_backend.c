@@ -60,6 +60,13 @@ enum cpu_isa cpu_isa_best(void)
     return CPU_ISA_SCALAR;
 }
 
+// A/B switches: on unless the variable is "0".
+static bool env_off(const char *name)
+{
+    const char *v = getenv(name);
+    return v && strcmp(v, "0") == 0;
+}
+
 // ---- buffers -----------------------------------------------------------------------------------
 //
 // Blocks of 4 MiB and more (weights copies, the KV cache, the compute arena) come from
@@ -547,10 +554,8 @@ enum llem_err cpu_backend_new(const struct backend_params *p, struct backend **o
     cx->generic_quant = p->generic_quant;
     const char *ex = getenv("LLEM_CPU_EXEC");
     cx->barrier_exec = ex && strcmp(ex, "barrier") == 0;
-    const char *rp = getenv("LLEM_CPU_REPACK");
-    cx->repack = isa == CPU_ISA_AVX2 && !p->generic_quant && !(rp && strcmp(rp, "0") == 0);
-    const char *hp = getenv("LLEM_HUGEPAGES");
-    cx->hugepages = !(hp && strcmp(hp, "0") == 0);
+    cx->repack = isa == CPU_ISA_AVX2 && !p->generic_quant && !env_off("LLEM_CPU_REPACK");
+    cx->hugepages = !env_off("LLEM_HUGEPAGES");
     cx->n_threads = threadpool_resolve_threads(TP_WORK_COMPUTE, p->n_threads);
     enum llem_err err = threadpool_new(cx->n_threads, 0, &cx->pool);
     if (err != LLEM_OK) {
