@@ -22,6 +22,8 @@
 #                 loading the file, evaluating a short prompt and generating 1 token at
 #                 context LOAD_CTX (default 4096)
 #   SECTIONS      which parts to run (default "table parallel load")
+# Each run's figure also goes to stderr as it comes, so a long run (a 16384-token fill takes
+# tens of minutes) that is cut short still leaves what it measured.
 # Models default to the benchmark models of bench/gen-models.sh under build/models.
 # This script never builds llama.cpp: point LLAMA_BENCH at an existing binary.
 set -euo pipefail
@@ -94,7 +96,9 @@ row() { # MODEL TEST: ROUNDS interleaved A/B runs -> one table row
     local model=$1 test=$2 a=() b=() r
     for ((r = 0; r < ROUNDS; r++)); do
         a+=("$(run_llem "$test" "$model")")
+        echo "# $(date -u +%H:%M) $(basename "$model" .gguf) $test round $((r + 1)): llem ${a[-1]}" >&2
         b+=("$(run_llama "$test" "$model")")
+        echo "# $(date -u +%H:%M) $(basename "$model" .gguf) $test round $((r + 1)): llama.cpp ${b[-1]}" >&2
     done
     read -r amin amed amax <<<"$(stats "${a[@]}")"
     read -r bmin bmed bmax <<<"$(stats "${b[@]}")"

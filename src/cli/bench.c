@@ -235,8 +235,12 @@ int cli_bench(int argc, char **argv)
         }
         double warm;
         // Warm-up run (pages in the weights, sizes the buffers), then the timed repetitions.
-        enum llem_err rc = test == 0 ? run_pp(ctx, toks, &o, &warm, &eb)
-                                     : run_tg(ctx, toks, &o, &warm, &eb);
+        // With a filled context the untimed fill of each run does that already, and a second
+        // 16384-token fill would double a run that takes minutes.
+        enum llem_err rc = LLEM_OK;
+        if (o.depth == 0) {
+            rc = test == 0 ? run_pp(ctx, toks, &o, &warm, &eb) : run_tg(ctx, toks, &o, &warm, &eb);
+        }
         for (int64_t r = 0; rc == LLEM_OK && r < o.reps; r++) {
             rc = test == 0 ? run_pp(ctx, toks, &o, &samples[r], &eb)
                            : run_tg(ctx, toks, &o, &samples[r], &eb);

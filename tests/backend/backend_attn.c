@@ -11,6 +11,7 @@ struct fa_user {
     uint32_t kv_type;
     bool mask, sinks, plain; // plain: build the reference path from separate ops
     float scale;
+    bool interleaved; // every third query row is another sequence's: it sees odd cells only
 };
 
 // in: q [D, n_q, n_head], k [D, n_kv, n_head_kv], v [Dv, n_kv, n_head_kv], mask, sinks.
@@ -45,6 +46,7 @@ static void attn_case(const struct fa_user *f0)
         for (int64_t j = 0; j < f.n_kv; j++) {
             // Causal over the last n_q cells; query 2 sees nothing when there are >= 4.
             bool vis = j <= f.n_kv - f.n_q + i && !(f.n_q >= 4 && i == 2);
+            vis = vis && !(f.interleaved && i % 3 == 1 && j % 2 == 0);
             mask[i * f.n_kv + j] = fp16_from_f32(vis ? -0.1f * (float)(j % 3) : -INFINITY);
         }
     float sinks[16];
@@ -137,12 +139,12 @@ static void test_flash_fixed(void)
 {
     // decode (1 query), prompt tiles (several queries), GQA 4:1, MQA, sinks, odd sizes
     const struct fa_user cases[] = {
-        {64, 64, 37, 1, 4, 4, GGML_TYPE_F16, true, false, false, 0.125f},
-        {64, 64, 37, 9, 8, 2, GGML_TYPE_F16, true, true, false, 0.125f},
-        {32, 32, 64, 13, 4, 1, GGML_TYPE_F32, true, false, false, 0.17f},
-        {40, 24, 5, 5, 6, 3, GGML_TYPE_F32, false, true, false, 0.2f},
-        {64, 64, 70, 4, 4, 2, GGML_TYPE_Q8_0, true, true, false, 0.125f},
-        {32, 32, 1, 1, 2, 1, GGML_TYPE_F16, true, true, false, 1.0f},
+        {64, 64, 37, 1, 4, 4, GGML_TYPE_F16, true, false, false, 0.125f, false},
+        {64, 64, 37, 9, 8, 2, GGML_TYPE_F16, true, true, false, 0.125f, false},
+        {32, 32, 64, 13, 4, 1, GGML_TYPE_F32, true, false, false, 0.17f, false},
+        {40, 24, 5, 5, 6, 3, GGML_TYPE_F32, false, true, false, 0.2f, false},
+        {64, 64, 70, 4, 4, 2, GGML_TYPE_Q8_0, true, true, false, 0.125f, false},
+        {32, 32, 1, 1, 2, 1, GGML_TYPE_F16, true, true, false, 1.0f, false},
     };
     for (size_t i = 0; i < LLEM_ARRAY_LEN(cases); i++) {
         attn_case(&cases[i]);
@@ -193,6 +195,30 @@ static void test_flash_f16_gqa_blocks(void)
     }
 }
 
+// Prompts are run in tiles of 16 query rows that walk their blocks together: several tiles and
+// a partial one, rows of two sequences mixed in a tile (their blocks cover different cells),
+// rows that finish passes apart, GQA groups on the block kernel and on the generic path.
+static void test_flash_prompt_tiles(void)
+{
+    static const int64_t n_qs[] = {16, 17, 40};
+    for (size_t i = 0; i < LLEM_ARRAY_LEN(n_qs); i++) {
+        for (int variant = 0; variant < 3; variant++) {
+            struct fa_user f = {0};
+            f.D = f.Dv = 64;
+            f.n_head_kv = 2;
+            f.n_head = f.n_head_kv * (variant == 1 ? 2 : 4);
+            f.n_q = n_qs[i];
+            f.n_kv = (variant == 0 ? 300 : 600) + f.n_q;
+            f.kv_type = variant == 2 ? GGML_TYPE_F32 : GGML_TYPE_F16;
+            f.mask = true;
+            f.sinks = variant == 1;
+            f.interleaved = variant != 0;
+            f.scale = 0.125f;
+            attn_case(&f);
+        }
+    }
+}
+
 int main(void)
 {
     rng_seed(&rng, 99);
@@ -200,6 +226,7 @@ int main(void)
     RUN_TEST(test_flash_fixed);
     RUN_TEST(test_flash_random);
     RUN_TEST(test_flash_f16_gqa_blocks);
+    RUN_TEST(test_flash_prompt_tiles);
     bt_fini();
     return TEST_EXIT();
 }

@@ -6,7 +6,9 @@
 // row's result depends on its own cells and nothing else: not on the thread count, not on
 // which other sequences share the batch or the cache. Decode (n_q < 4): the prep phase
 // computes all blocks in parallel (a long context is shared by all threads) into scratch and
-// the run phase merges them; prompts: the run phase walks each row's blocks in turn. Sinks
+// the run phase merges them; prompts: a job takes a tile of FA_TQ query rows and walks their
+// blocks in lockstep, so a block's K/V, read from memory for the first row, is still in L2
+// for the others (a row's arithmetic is the same as when it is walked alone). Sinks
 // join at the end as one more logit with no value. The AVX2 entry points run the same driver
 // with the helpers of x86/flash_attn_avx2.c; for F16 K/V and GQA groups of 4 or more heads
 // their block_f16 helper computes a whole block with the group's heads as vector lanes.
@@ -16,11 +18,13 @@
 #include "backend/cpu/cpu_int.h"
 
 #define FA_KVB 256 // visible KV cells per block
+#define FA_TQ 16   // query rows of a prompt job
 
 struct fa_shape {
     int64_t D, Dv, n_kv, n_q, n_head, n_head_kv, n_rep, n_batch;
     bool split;    // decode: blocks in the prep phase, merge in the run phase
     int64_t n_blk; // blocks of a row with every cell visible
+    int64_t n_tile; // prompts: tiles of FA_TQ query rows
 };
 
 static void fa_shape_of(const struct tensor *d, struct fa_shape *s)
@@ -36,6 +40,7 @@ static void fa_shape_of(const struct tensor *d, struct fa_shape *s)
     s->n_batch = q->ne[3];
     s->split = s->n_q < 4;
     s->n_blk = (s->n_kv + FA_KVB - 1) / FA_KVB;
+    s->n_tile = (s->n_q + FA_TQ - 1) / FA_TQ;
 }
 
 // A partial or running softmax state: max, sum, acc[Dv].
@@ -52,14 +57,14 @@ static size_t fa_score_floats(const struct fa_shape *s)
 
 // Per-chunk scratch (bytes, 64-byte multiple): cell indices, their mask values, K and V row
 // pointers, query and accumulator pointers, the scores, a K and a V row, and (prompts) a block
-// state and a running state per head.
+// state per head and a running state per head and tile row.
 static size_t fa_chunk_bytes(const struct fa_shape *s)
 {
     size_t n = FA_KVB * (sizeof(int32_t) + sizeof(float)) + 2 * FA_KVB * sizeof(void *) +
                2 * (size_t)s->n_rep * sizeof(void *) +
                (fa_score_floats(s) + (size_t)s->D + (size_t)s->Dv) * sizeof(float);
     if (!s->split) {
-        n += 2 * (size_t)s->n_rep * fa_state_floats(s) * sizeof(float);
+        n += (1 + FA_TQ) * (size_t)s->n_rep * fa_state_floats(s) * sizeof(float);
     }
     return (n + 63) & ~(size_t)63;
 }
@@ -101,7 +106,7 @@ int cpu_flash_attn_chunks(const struct tensor *t, bool prep)
         }
         return clamp_chunks(s.n_batch * s.n_head * s.n_q * s.n_blk * s.Dv / 16384, groups);
     }
-    return prep ? 0 : clamp_chunks(work, groups);
+    return prep ? 0 : clamp_chunks(work, s.n_batch * s.n_head_kv * s.n_tile);
 }
 
 // ---- scalar inner loops (x86/flash_attn_avx2.c has the AVX2 ones) ---------------------------
@@ -260,7 +265,7 @@ struct fa_scratch {
     float **ap;       // [n_rep] accumulators of the block states
     float *sc;        // [n_rep][FA_KVB] scores, then exp weights ([FA_KVB][8] for block_f16)
     float *krow, *vrow;
-    float *blk, *run; // prompts: [n_rep] block and running states
+    float *blk, *run; // prompts: [n_rep] block states, [FA_TQ][n_rep] running states
 };
 
 static void fa_scratch_of(const struct cpu_op_ctx *c, const struct fa_shape *s, int ith,
@@ -491,7 +496,9 @@ static void fa_split_merge(const struct cpu_op_ctx *c, int ith, int nth, const s
     }
 }
 
-// Prompt run: each (batch, KV head, query) job walks its row's blocks in turn.
+// Prompt run: each (batch, KV head, tile of FA_TQ queries) job walks its rows' blocks in
+// lockstep: pass p computes block p of every row not yet done. Causal rows of one sequence
+// share their first blocks' cells, so the tile reads those K/V rows once from memory.
 static void fa_rows(const struct cpu_op_ctx *c, int ith, int nth, const struct cpu_fa_helpers *hp,
                     const struct cpu_vec *vec)
 {
@@ -502,33 +509,40 @@ static void fa_rows(const struct cpu_op_ctx *c, int ith, int nth, const struct c
     fa_scratch_of(c, &s, ith, &w);
     const size_t sf = fa_state_floats(&s);
     int64_t j0, j1;
-    cpu_split(s.n_batch * s.n_head_kv * s.n_q, ith, nth, &j0, &j1);
+    cpu_split(s.n_batch * s.n_head_kv * s.n_tile, ith, nth, &j0, &j1);
     for (int64_t job = j0; job < j1; job++) {
-        struct fa_job jb;
-        fa_job_of(c, &s, job, &jb);
-        fa_point_queries(c, &s, &jb, &w);
-        for (int64_t hi = 0; hi < s.n_rep; hi++) {
-            w.ap[hi] = w.blk + hi * sf + 2;
-            float *run = w.run + hi * sf;
-            run[0] = -INFINITY;
-            run[1] = 0.0f;
-            memset(run + 2, 0, (size_t)s.Dv * sizeof(float));
+        const int64_t q0 = job % s.n_tile * FA_TQ, nq = LLEM_MIN(FA_TQ, s.n_q - q0);
+        struct fa_job jb[FA_TQ];
+        int64_t next[FA_TQ];
+        for (int64_t r = 0; r < nq; r++) {
+            fa_job_of(c, &s, job / s.n_tile * s.n_q + q0 + r, &jb[r]);
+            next[r] = 0;
         }
-        // Block 0 becomes the running state as is, as in fa_split_merge.
-        int64_t next = fa_block(c, &s, hp, &jb, &w, 0);
-        for (int64_t hi = 0; hi < s.n_rep; hi++) {
-            memcpy(w.run + hi * sf, w.blk + hi * sf, sf * sizeof(float));
-        }
-        while (next < s.n_kv) {
-            next = fa_block(c, &s, hp, &jb, &w, next);
-            for (int64_t hi = 0; hi < s.n_rep; hi++) {
-                fa_merge(vec, s.Dv, w.run + hi * sf, w.blk + hi * sf);
+        for (int64_t pass = 0, left = nq; left > 0; pass++) {
+            for (int64_t r = 0; r < nq; r++) {
+                if (pass > 0 && next[r] >= s.n_kv) {
+                    continue;
+                }
+                float *run = w.run + (size_t)r * (size_t)s.n_rep * sf;
+                fa_point_queries(c, &s, &jb[r], &w);
+                // Block 0 becomes the running state as is, as in fa_split_merge.
+                for (int64_t hi = 0; hi < s.n_rep; hi++) {
+                    w.ap[hi] = (pass == 0 ? run : w.blk) + hi * sf + 2;
+                }
+                next[r] = fa_block(c, &s, hp, &jb[r], &w, next[r]);
+                for (int64_t hi = 0; pass > 0 && hi < s.n_rep; hi++) {
+                    fa_merge(vec, s.Dv, run + hi * sf, w.blk + hi * sf);
+                }
+                if (next[r] < s.n_kv) {
+                    continue;
+                }
+                left--;
+                for (int64_t hi = 0; hi < s.n_rep; hi++) {
+                    const int64_t h = jb[r].hk * s.n_rep + hi;
+                    fa_finish(c, vec, s.Dv, h, run + hi * sf,
+                              (float *)(void *)cpu_row(c->dst_data, d, h, jb[r].qi, jb[r].b));
+                }
             }
-        }
-        for (int64_t hi = 0; hi < s.n_rep; hi++) {
-            const int64_t h = jb.hk * s.n_rep + hi;
-            fa_finish(c, vec, s.Dv, h, w.run + hi * sf,
-                      (float *)(void *)cpu_row(c->dst_data, d, h, jb.qi, jb.b));
         }
     }
 }
