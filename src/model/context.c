@@ -43,6 +43,7 @@ static struct kv_cache_params kv_params_for(const struct model *m, const struct 
         .n_embd_v = hp->head_dim_v * hp->n_head_kv,
         .type_k = p->type_k,
         .type_v = p->type_v,
+        .v_trans = !flash_attn,
     };
 }
 

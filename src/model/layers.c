@@ -113,12 +113,21 @@ struct tensor *layer_attention(struct graph *gr, struct tensor *q, struct tensor
     const int64_t n_q = q->ne[1], n_head = q->ne[2];
     struct tensor *out; // [Dv, n_head, n_q]
     if (flash_attn) {
+        if (v->nb[0] != tensor_type_size(v->type)) {
+            return graph_fail(gr, "attention: flash attention needs V rows per cell (a cache "
+                                  "without v_trans)");
+        }
         out = op_flash_attn_ext(gr, q, k, v, mask, scale, sinks);
     } else {
         // The reference path: scores [n_kv, n_q, n_head], softmax, then V^T x scores.
         struct tensor *kq = op_mul_mat(gr, k, q);
         kq = op_softmax_ext(gr, kq, mask, scale, sinks);
-        struct tensor *vt = op_cont_type(gr, op_permute(gr, v, 1, 0, 2, 3), GGML_TYPE_F32);
+        // A transposed V cache (kv_cache_params.v_trans) is V^T already; otherwise V^T is
+        // gathered into a contiguous F32 copy first.
+        struct tensor *vt = op_permute(gr, v, 1, 0, 2, 3);
+        if (vt->nb[0] != tensor_type_size(vt->type)) {
+            vt = op_cont_type(gr, vt, GGML_TYPE_F32);
+        }
         struct tensor *kqv = op_mul_mat(gr, vt, kq);          // [Dv, n_q, n_head]
         out = op_cont(gr, op_permute(gr, kqv, 0, 2, 1, 3));   // [Dv, n_head, n_q]
     }

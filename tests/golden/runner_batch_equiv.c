@@ -2,7 +2,10 @@
 // sequences decoded together by the runner (N = 1, 4, 16, 64, all admitted in the same step,
 // prompts of different lengths so prompt chunks and decode tokens share batches of 64 tokens)
 // is token-for-token the output of each prompt decoded alone on a private one-sequence
-// context. Models: stories260K and the synthetic llama-tiny-Q8_0 and qwen3-tiny-F16.
+// context. Models: stories260K and the synthetic llama-tiny-Q8_0 and qwen3-tiny-F16. Also the
+// softmax path's transposed V cache with several sequences in a batch.
+#include <math.h>
+
 #include "unit/runner_test.h"
 
 enum { N_MAX = 64, N_GEN = 24, P_MAX = 48 };
@@ -74,10 +77,95 @@ static void test_stories(void) { equiv_model("models/stories260K.gguf"); }
 static void test_llama_q8(void) { equiv_model("models/llama-tiny-Q8_0.gguf"); }
 static void test_qwen3_f16(void) { equiv_model("models/qwen3-tiny-F16.gguf"); }
 
+// Without flash attention the V cache is stored transposed (kv_cache_params.v_trans), each
+// batch scattering its V elements to their cells. Four sequences' prompts interleaved in one
+// batch, then a decode token each: every row's logits match flash attention's (the two paths
+// sum in different orders, so within a tolerance; and the softmax path is not batch-invariant
+// bit for bit, which is why the equivalence above runs on flash attention).
+static void test_no_flash_transposed_v(void)
+{
+    enum { NS = 4, PL = 11, NT = NS * PL };
+    struct rt_model o;
+    rt_open(&o, "models/stories260K.gguf");
+    llem_token prompt[NS][P_MAX], tok[NT];
+    llem_pos pos[NT];
+    llem_seq seq[NT];
+    for (int s = 0; s < NS; s++) {
+        CHECK_EQ_I64(rt_prompt(&o, s, PL, prompt[s]), PL);
+    }
+    for (int i = 0; i < NT; i++) { // token i: sequence i % NS at position i / NS
+        seq[i] = i % NS;
+        pos[i] = i / NS;
+        tok[i] = prompt[i % NS][i / NS];
+    }
+    const int32_t n_vocab = tok_n_vocab(o.v);
+    // Rows 0..NT-1: the prompt batch; NT..NT+NS-1: the decode tokens.
+    float *want = llem_malloc((size_t)(NT + NS) * (size_t)n_vocab * sizeof(float));
+    CHECK(want != NULL);
+    double max_diff = 0, max_abs = 0;
+    for (int fa = 1; fa >= 0; fa--) {
+        struct model_ctx_params cp = model_ctx_default_params();
+        cp.n_ctx = 32;
+        cp.n_batch = NT;
+        cp.n_seq_max = NS;
+        cp.flash_attn = fa;
+        struct model_ctx *c;
+        struct llem_errbuf eb = {0};
+        CHECK_OK(model_ctx_new(o.m, &cp, &c, &eb), &eb);
+        CHECK_EQ_I64(model_ctx_kv(c)->p.v_trans, !fa);
+        struct ubatch ub = {.n_tokens = NT, .tokens = tok, .pos = pos, .seq = seq};
+        CHECK_OK(model_ctx_decode(c, &ub, &eb), &eb);
+        // Then one token per sequence at position PL.
+        for (int r = 0; r < NT; r++) {
+            const float *l = model_ctx_logits(c, r);
+            for (int32_t j = 0; l && j < n_vocab; j++) {
+                float *w = &want[(size_t)r * (size_t)n_vocab + (size_t)j];
+                if (fa) {
+                    *w = l[j];
+                } else {
+                    max_diff = fmax(max_diff, fabs((double)l[j] - (double)*w));
+                    max_abs = fmax(max_abs, fabs((double)*w));
+                }
+            }
+        }
+        llem_token t2[NS];
+        llem_pos p2[NS];
+        llem_seq s2[NS];
+        for (int s = 0; s < NS; s++) {
+            t2[s] = prompt[(s + 1) % NS][1];
+            p2[s] = PL;
+            s2[s] = s;
+        }
+        struct ubatch ub2 = {.n_tokens = NS, .tokens = t2, .pos = p2, .seq = s2};
+        CHECK_OK(model_ctx_decode(c, &ub2, &eb), &eb);
+        for (int r = 0; r < NS; r++) {
+            const float *l = model_ctx_logits(c, r);
+            for (int32_t j = 0; l && j < n_vocab; j++) {
+                float *w = &want[(size_t)(NT + r) * (size_t)n_vocab + (size_t)j];
+                if (fa) {
+                    *w = l[j];
+                } else {
+                    max_diff = fmax(max_diff, fabs((double)l[j] - (double)*w));
+                }
+            }
+        }
+        model_ctx_free(c);
+    }
+    fprintf(stderr, "stories260K, 4 sequences: softmax path (transposed V) vs flash attention: "
+            "max |logit diff| %.3g (max |logit| %.3g)\n", max_diff, max_abs);
+    // 2.5e-4 of the largest logit here, as before V was transposed (flash attention's vector
+    // exp); a V element at a wrong cell moves logits by whole units.
+    CHECK(max_abs > 1.0);
+    CHECK(max_diff <= 1e-3 * max_abs);
+    llem_free(want);
+    rt_close(&o);
+}
+
 int main(void)
 {
     RUN_TEST(test_stories);
     RUN_TEST(test_llama_q8);
     RUN_TEST(test_qwen3_f16);
+    RUN_TEST(test_no_flash_transposed_v);
     return TEST_EXIT();
 }
