@@ -1,7 +1,8 @@
 // kvcache/kvcache.h: the causal KV cache shared by up to 64 sequences: the cell bookkeeping
 // of kv_cells.h plus, per layer, K and V tensors (one row of n_embd_k / n_embd_v elements per
-// cell; V optionally transposed, see v_trans) in one backend buffer, and the graph glue a forward pass uses: the per-batch inputs
-// (cell locations, mask), storing new K/V rows (op_set_rows) and views of the attended cells.
+// cell; V optionally transposed, see v_trans) in one backend buffer, and the graph glue a
+// forward pass uses: the per-batch inputs (cell locations, mask), storing new K/V rows
+// (op_set_rows) and views of the attended cells.
 // Only the runner thread that owns the cache calls these.
 #pragma once
 #include <stdbool.h>

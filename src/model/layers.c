@@ -113,10 +113,6 @@ struct tensor *layer_attention(struct graph *gr, struct tensor *q, struct tensor
     const int64_t n_q = q->ne[1], n_head = q->ne[2];
     struct tensor *out; // [Dv, n_head, n_q]
     if (flash_attn) {
-        if (v->nb[0] != tensor_type_size(v->type)) {
-            return graph_fail(gr, "attention: flash attention needs V rows per cell (a cache "
-                                  "without v_trans)");
-        }
         out = op_flash_attn_ext(gr, q, k, v, mask, scale, sinks);
     } else {
         // The reference path: scores [n_kv, n_q, n_head], softmax, then V^T x scores.

@@ -530,8 +530,10 @@ static void fa_rows(const struct cpu_op_ctx *c, int ith, int nth, const struct c
                     w.ap[hi] = (pass == 0 ? run : w.blk) + hi * sf + 2;
                 }
                 next[r] = fa_block(c, &s, hp, &jb[r], &w, next[r]);
-                for (int64_t hi = 0; pass > 0 && hi < s.n_rep; hi++) {
-                    fa_merge(vec, s.Dv, run + hi * sf, w.blk + hi * sf);
+                if (pass > 0) {
+                    for (int64_t hi = 0; hi < s.n_rep; hi++) {
+                        fa_merge(vec, s.Dv, run + hi * sf, w.blk + hi * sf);
+                    }
                 }
                 if (next[r] < s.n_kv) {
                     continue;
