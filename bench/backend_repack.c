@@ -4,7 +4,8 @@
 // (decode) and nc = 4 (prompt) against vec_dot x 8 rows (x 4 columns), with the rows streamed
 // from a buffer larger than L3 (DRAM-bound, as decode) and hot in L2 (compute-bound). Times are
 // thread CPU time and methods alternate inside each repetition (the machine is shared); the
-// best repetition counts. Every kernel is checked against vec_dot first.
+// best repetition counts. Every kernel is checked against vec_dot first. Also the load-time
+// repack itself, scalar against AVX2, in GB/s of source rows.
 // Usage: bench_backend_repack [-k K] [-m MiB] [-r reps] [-f substring of the kind's name]
 #include <math.h>
 #include <stdio.h>
@@ -126,6 +127,39 @@ static double validate(const struct kset *k, size_t rows)
     return maxd / (maxv > 0 ? maxv : 1);
 }
 
+// The load-time copy: the kind's scalar repack against its AVX2 one over the whole stream
+// (destination already faulted in: the copy alone, not the kernel zeroing new pages), GB/s of
+// source bytes. The AVX2 copy must write the scalar copy's bytes.
+static int bench_repack(const struct cpu_repack_kind *kind, int K, const char *plain, size_t rb,
+                        size_t rows, char *packed, int reps)
+{
+    if (!kind->repack_avx2) {
+        printf("%s: repack scalar only\n", kind->name);
+        return 0;
+    }
+    const size_t bytes = rows / REPACK_ROWS * kind->group_bytes(K);
+    char *fast = llem_aligned_alloc(64, bytes);
+    if (!fast) {
+        fprintf(stderr, "%s: out of memory\n", kind->name);
+        return 1;
+    }
+    double best[2] = {INFINITY, INFINITY};
+    for (int rep = 0; rep < reps; rep++) {
+        for (int avx2 = 0; avx2 < 2; avx2++) {
+            const int64_t t0 = thread_ns();
+            (avx2 ? kind->repack_avx2 : kind->repack)(plain, rb, K, (int64_t)rows,
+                                                      avx2 ? fast : packed);
+            best[avx2] = fmin(best[avx2], (double)(thread_ns() - t0));
+        }
+    }
+    const bool same = memcmp(packed, fast, bytes) == 0;
+    llem_aligned_free(fast);
+    printf("%s repack of %zu MiB: scalar %.2f GB/s | AVX2 %.2f GB/s | x%.2f%s\n", kind->name,
+           rows * rb >> 20, (double)(rows * rb) / best[0], (double)(rows * rb) / best[1],
+           best[0] / best[1], same ? "" : "  DIFFERENT BYTES");
+    return same ? 0 : 1;
+}
+
 static int bench_kind(const struct cpu_repack_kind *kind, int K, size_t mib, int reps)
 {
     const uint32_t type = kind->type;
@@ -174,6 +208,9 @@ static int bench_kind(const struct cpu_repack_kind *kind, int K, size_t mib, int
     }
     k.plain = plain;
     k.packed = packed;
+    if (bench_repack(kind, K, plain, k.rb, rows, packed, reps) != 0) {
+        return 1;
+    }
     const double rel = validate(&k, rows);
     printf("%s (%s) K=%d: group %zu B vs 8 rows %zu B; gemm vs vec_dot max rel diff %.2g\n",
            kind->name, tr->name, K, k.gb, 8 * k.rb, rel);

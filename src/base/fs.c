@@ -197,6 +197,14 @@ void fs_map_advise(const struct fs_map *m, uint64_t off, uint64_t len, enum fs_a
     case FS_ADVICE_RANDOM: adv = MADV_RANDOM; break;
     case FS_ADVICE_WILLNEED: adv = MADV_WILLNEED; break;
     case FS_ADVICE_DONTNEED: adv = MADV_DONTNEED; break;
+    case FS_ADVICE_NOHUGEPAGE: adv = MADV_NOHUGEPAGE; break;
+    case FS_ADVICE_POPULATE:
+#ifdef MADV_POPULATE_READ
+        adv = MADV_POPULATE_READ;
+        break;
+#else
+        return;
+#endif
     }
     (void)madvise((char *)(uintptr_t)m->addr + start, (size_t)len, adv);
 }

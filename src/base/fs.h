@@ -31,7 +31,10 @@ enum fs_advice {
     FS_ADVICE_SEQUENTIAL,
     FS_ADVICE_RANDOM,
     FS_ADVICE_WILLNEED,
-    FS_ADVICE_DONTNEED
+    FS_ADVICE_DONTNEED,
+    FS_ADVICE_POPULATE,   // map the pages now, reading those not cached (one call, not a fault
+                          // per page); a no-op on kernels before 5.14
+    FS_ADVICE_NOHUGEPAGE  // map 4 KiB pages only: for data read a row here and there
 };
 // madvise hint for [off, off + len) of the map (clamped to it); advisory, never fails.
 void fs_map_advise(const struct fs_map *m, uint64_t off, uint64_t len, enum fs_advice advice);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "base/fs.h"
 
 // ---- format vocabulary ---------------------------------------------------------------------
 
@@ -165,10 +166,11 @@ int64_t gguf_find_tensor(const struct gguf_file *f, const char *name); // -1 if 
 // Host pointer to a tensor's bytes (read-only mapping or the pread copy). NULL when the file
 // was opened metadata_only. Valid until gguf_close.
 const void *gguf_tensor_data(const struct gguf_file *f, int64_t i);
-// Tells the kernel the mapped pages of tensor i are not needed for now (a backend made its own
-// copy): they leave the process's resident set and fault back in from the file if read again.
-// No-op for files read into memory (no_mmap).
-void gguf_tensor_drop_pages(const struct gguf_file *f, int64_t i);
+// An madvise hint (base/fs.h) for the mapped pages of tensor i: FS_ADVICE_DONTNEED when a
+// backend made its own copy (the pages leave the process's resident set and fault back in from
+// the file if read again), FS_ADVICE_POPULATE before reading all of it, FS_ADVICE_NOHUGEPAGE
+// for a table read by rows. No-op for files read into memory (no_mmap).
+void gguf_tensor_advise(const struct gguf_file *f, int64_t i, enum fs_advice advice);
 
 // ---- writer ---------------------------------------------------------------------------------
 

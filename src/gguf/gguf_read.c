@@ -859,13 +859,13 @@ int64_t gguf_find_tensor(const struct gguf_file *f, const char *name)
     return name ? gguf_index_find(&f->tensor_index, f->tensors, sizeof *f->tensors, name) : -1;
 }
 
-void gguf_tensor_drop_pages(const struct gguf_file *f, int64_t i)
+void gguf_tensor_advise(const struct gguf_file *f, int64_t i, enum fs_advice advice)
 {
     if (!f->map.addr || i < 0 || i >= f->n_tensors) {
         return;
     }
     uint64_t off = (uint64_t)(f->data - (const unsigned char *)f->map.addr) + f->tensors[i].offset;
-    fs_map_advise(&f->map, off, f->tensors[i].n_bytes, FS_ADVICE_DONTNEED);
+    fs_map_advise(&f->map, off, f->tensors[i].n_bytes, advice);
 }
 
 const void *gguf_tensor_data(const struct gguf_file *f, int64_t i)

@@ -3,6 +3,7 @@
 // scalar and AVX2 kernel sets and 1, 2, 3 threads (bit-identical across thread counts), with
 // odd shapes (rows not a multiple of 8 or of the block size, one token, many tokens) and
 // strided inputs (permuted/transposed views).
+#include "backend/cpu/quant/quant.h"
 #include "backend_test.h"
 
 static struct rng rng;
@@ -15,37 +16,50 @@ static struct tensor *build_get_rows(struct graph *gr, struct tensor **in, const
     return op_get_rows(gr, in[0], in[1]);
 }
 
+// Every table type; the types with a repacked layout also as a prepared weight (a token
+// embedding that doubles as the output matrix: the AVX2 backend repacks it and get_rows reads
+// the rows back out of its copy, which must give the plain path's values exactly).
 static void test_get_rows(void)
 {
     const uint32_t types[] = {GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_Q8_0,
                               GGML_TYPE_Q4_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K};
     for (size_t ti = 0; ti < LLEM_ARRAY_LEN(types); ti++) {
-        const uint32_t type = types[ti];
-        const int64_t ne0 = tensor_type_blck(type) == 1 ? 37 : 2 * tensor_type_blck(type);
-        const int64_t n_rows = 11, n_ids = 7;
-        float *x = bt_randn(&rng, (size_t)(ne0 * n_rows), 1.0f);
-        float *deq = llem_malloc((size_t)(ne0 * n_rows) * sizeof(float));
-        void *q = bt_quantize(type, x, (size_t)(ne0 * n_rows), ne0, deq);
-        int32_t ids[7] = {3, 0, 10, 3, 5, 9, 1};
-        double *ref = llem_malloc((size_t)(ne0 * n_ids) * sizeof(double));
-        for (int64_t i = 0; i < n_ids; i++) {
-            for (int64_t j = 0; j < ne0; j++) {
-                ref[i * ne0 + j] = deq[ids[i] * ne0 + j];
+        for (int prepared = 0; prepared < 2; prepared++) {
+            const uint32_t type = types[ti];
+            if (prepared && !cpu_repack_kind_of(type)) {
+                continue;
             }
+            const int64_t ne0 = tensor_type_blck(type) == 1 ? 37 : 2 * tensor_type_blck(type);
+            const int64_t n_rows = prepared ? 16 : 11, n_ids = 7; // repacks take groups of 8
+            float *x = bt_randn(&rng, (size_t)(ne0 * n_rows), 1.0f);
+            float *deq = llem_malloc((size_t)(ne0 * n_rows) * sizeof(float));
+            void *q = bt_quantize(type, x, (size_t)(ne0 * n_rows), ne0, deq);
+            int32_t ids[7] = {3, 0, 10, 3, 5, 9, 1};
+            if (prepared) {
+                ids[2] = 15;
+                ids[5] = 8;
+            }
+            double *ref = llem_malloc((size_t)(ne0 * n_ids) * sizeof(double));
+            for (int64_t i = 0; i < n_ids; i++) {
+                for (int64_t j = 0; j < ne0; j++) {
+                    ref[i * ne0 + j] = deq[ids[i] * ne0 + j];
+                }
+            }
+            struct bt_case c = {
+                .name = prepared ? "get_rows repacked" : "get_rows",
+                .n_in = 2,
+                .in = {{type, {ne0, n_rows, 1, 1}, q}, {GGML_TYPE_I32, {n_ids, 1, 1, 1}, ids}},
+                .build = build_get_rows,
+                .expect = ref,
+                .n_out = (size_t)(ne0 * n_ids),
+                .prepare_in0 = prepared,
+            };
+            bt_check(&c);
+            llem_free(x);
+            llem_free(deq);
+            llem_free(q);
+            llem_free(ref);
         }
-        struct bt_case c = {
-            .name = "get_rows",
-            .n_in = 2,
-            .in = {{type, {ne0, n_rows, 1, 1}, q}, {GGML_TYPE_I32, {n_ids, 1, 1, 1}, ids}},
-            .build = build_get_rows,
-            .expect = ref,
-            .n_out = (size_t)(ne0 * n_ids),
-        };
-        bt_check(&c);
-        llem_free(x);
-        llem_free(deq);
-        llem_free(q);
-        llem_free(ref);
     }
 }
 

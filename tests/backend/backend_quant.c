@@ -449,11 +449,60 @@ static void test_repack_q4_0(void)
     }
 }
 
+// Every repacked kind, on rows of random bytes (every bit pattern a block can hold): each
+// block of each row comes back from the copy byte for byte (unpack_block is the inverse that
+// get_rows of a repacked embedding relies on), and the AVX2 repack, where a kind has one,
+// writes the scalar repack's bytes.
+static void test_repack_roundtrip(void)
+{
+    struct rng r;
+    rng_seed(&r, 4242);
+    for (int i = 0; cpu_repack_kind_at(i); i++) {
+        const struct cpu_repack_kind *kind = cpu_repack_kind_at(i);
+        const int64_t blck = tensor_type_blck(kind->type);
+        const int64_t n_blocks[] = {3, 8, 33, 88}; // odd counts: the AVX2 copies go 2 at a time
+        for (size_t ki = 0; ki < LLEM_ARRAY_LEN(n_blocks); ki++) {
+            const int64_t nb = n_blocks[ki], K = nb * blck;
+            const size_t rb = tensor_row_size(kind->type, K), bb = rb / (size_t)nb;
+            const size_t gb = kind->group_bytes(K);
+            unsigned char *rows = llem_malloc(16 * rb);
+            unsigned char *packed = llem_aligned_alloc(64, 2 * gb), *fast = llem_aligned_alloc(64, 2 * gb);
+            for (size_t j = 0; j < 16 * rb; j++) {
+                rows[j] = (unsigned char)rng_next_u32(&r);
+            }
+            memset(packed, 0xa5, 2 * gb);
+            kind->repack(rows, rb, K, 16, packed);
+            int bad = 0;
+            for (int row = 0; row < 16; row++) {
+                for (int64_t b = 0; b < nb; b++) {
+                    unsigned char block[256];
+                    kind->unpack_block(packed + (size_t)(row / 8) * gb, K, row % 8, b, block);
+                    bad += memcmp(block, rows + (size_t)row * rb + (size_t)b * bb, bb) != 0;
+                }
+            }
+            if (bad) {
+                fprintf(stderr, "%s K=%lld: %d blocks differ after repack + unpack\n", kind->name,
+                        (long long)K, bad);
+                check_failures++;
+            }
+            if (kind->repack_avx2 && have_avx2()) {
+                memset(fast, 0x5a, 2 * gb);
+                kind->repack_avx2(rows, rb, K, 16, fast);
+                CHECK(memcmp(packed, fast, 2 * gb) == 0);
+            }
+            llem_free(rows);
+            llem_aligned_free(packed);
+            llem_aligned_free(fast);
+        }
+    }
+}
+
 int main(void)
 {
     RUN_TEST(test_vec_dot);
     RUN_TEST(test_quantizers);
     RUN_TEST(test_vec_dot_tile);
     RUN_TEST(test_repack_q4_0);
+    RUN_TEST(test_repack_roundtrip);
     return TEST_EXIT();
 }

@@ -1,9 +1,10 @@
 // tests/backend/backend_repack_q6_k.c: Q6_K weights repacked in groups of 8 rows ("q6_Kx8").
-// The AVX2 kernel equals the scalar one bit for bit for every column count on quantized and
-// raw-bit blocks; the scalar one equals the defining chain computed here from the unrepacked
-// rows (bit for bit) and a double-precision dot of independently dequantized values (within a
-// rigorous float rounding bound); through the backend, a repacked weight's mul_mat matches the
-// plain path, and a column's result is the same alone (M = 1) as inside a batch (M = 8).
+// The AVX2 repack writes the scalar repack's bytes. The AVX2 kernel equals the scalar one bit
+// for bit for every column count on quantized and raw-bit blocks; the scalar one equals the
+// defining chain computed here from the unrepacked rows (bit for bit) and a double-precision
+// dot of independently dequantized values (within a rigorous float rounding bound); through the
+// backend, a repacked weight's mul_mat matches the plain path, and a column's result is the same
+// alone (M = 1) as inside a batch (M = 8).
 #include "backend/cpu/quant/quant.h"
 #include "backend_test.h"
 #include "base/cpu.h"
@@ -73,6 +74,16 @@ static void gemm_kernel_case(int K, bool raw)
     }
     memset(packed, 0xa5, 2 * gb);
     cpu_q6_Kx8_repack(xq, xrb, K, 16, packed);
+    if (have_avx2()) { // the load-time repack writes the same bytes
+        char *fast = llem_aligned_alloc(64, 2 * gb);
+        memset(fast, 0x5a, 2 * gb);
+        cpu_q6_Kx8_repack_avx2(xq, xrb, K, 16, fast);
+        if (memcmp(packed, fast, 2 * gb) != 0) {
+            fprintf(stderr, "q6_Kx8 K=%d%s: AVX2 repack != scalar repack\n", K, raw ? " raw" : "");
+            check_failures++;
+        }
+        llem_aligned_free(fast);
+    }
     int bad_bits = 0, bad_def = 0, bad_tol = 0;
     for (int g = 0; g < 2; g++) {
         const char *grp = packed + (size_t)g * gb;

@@ -416,7 +416,7 @@ static enum llem_err cpu_graph_compute(struct backend *be, struct graph *gr, str
 // plain reference path) and unless LLEM_CPU_REPACK=0 (A/B measurements).
 
 struct repack_job {
-    const struct cpu_repack_kind *kind;
+    void (*repack)(const void *src, size_t src_row_stride, int64_t K, int64_t n_rows, void *dst);
     const char *src;
     size_t row_stride;
     int64_t K, n_groups;
@@ -430,7 +430,7 @@ static void repack_worker(void *arg, int ith, int nth)
     int64_t g0, g1;
     cpu_split(j->n_groups, ith, nth, &g0, &g1);
     if (g1 > g0) {
-        j->kind->repack(j->src + (size_t)g0 * 8 * j->row_stride, j->row_stride, j->K,
+        j->repack(j->src + (size_t)g0 * 8 * j->row_stride, j->row_stride, j->K,
                           (g1 - g0) * 8, j->dst + (size_t)g0 * j->group_bytes);
     }
 }
@@ -447,7 +447,9 @@ static enum llem_err cpu_weight_prepare(struct backend *be, struct tensor *t, si
         t->ne[0] % tensor_type_blck(t->type) != 0) {
         return LLEM_OK;
     }
-    struct repack_job j = {.kind = kind, .src = cpu_data(t), .row_stride = t->nb[1],
+    // repacking runs only with the AVX2 kernel set, so the kind's AVX2 copy applies
+    struct repack_job j = {.repack = kind->repack_avx2 ? kind->repack_avx2 : kind->repack,
+                           .src = cpu_data(t), .row_stride = t->nb[1],
                            .K = t->ne[0], .n_groups = t->ne[1] / REPACK_ROWS,
                            .group_bytes = kind->group_bytes(t->ne[0])};
     struct cpu_repacked *r = llem_calloc(1, sizeof *r);

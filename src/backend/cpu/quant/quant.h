@@ -77,6 +77,12 @@ struct cpu_repack_kind {
     // Repacks n_rows (a multiple of 8) rows of K elements, src_row_stride bytes apart, into
     // n_rows / 8 consecutive groups at dst.
     void (*repack)(const void *src, size_t src_row_stride, int64_t K, int64_t n_rows, void *dst);
+    // (optional) the same bytes with AVX2: the load-time copy the backend runs
+    void (*repack_avx2)(const void *src, size_t src_row_stride, int64_t K, int64_t n_rows,
+                        void *dst);
+    // The inverse, one block at a time: writes block b of row r (0..7) of a group exactly as
+    // the original row held it (get_rows of a repacked token embedding reads rows this way).
+    void (*unpack_block)(const void *group, int64_t K, int r, int64_t b, void *block);
     void (*aux)(const void *y, int64_t K, int16_t *out); // (optional) per activation row
     int64_t aux_per;                                     // elements of K per aux value
                                                          // (kinds without aux: none; K-quants
@@ -97,6 +103,9 @@ const struct cpu_repack_kind *cpu_repack_kind_at(int i); // i-th kind, NULL past
 size_t cpu_q4_0x8_group_bytes(int64_t K);
 void cpu_q4_0x8_repack(const void *src, size_t src_row_stride, int64_t K, int64_t n_rows,
                        void *dst);
+void cpu_q4_0x8_repack_avx2(const void *src, size_t src_row_stride, int64_t K, int64_t n_rows,
+                            void *dst);
+void cpu_q4_0x8_unpack_block(const void *group, int64_t K, int r, int64_t b, void *block);
 void cpu_q8_0_block_sums(const void *y, int64_t K, int16_t *sum8);
 void cpu_gemm_q4_0x8_q8_0_ref(int K, const void *w, const void *const *y,
                               const int16_t *const *aux, int nc, float *s);
@@ -126,6 +135,9 @@ void cpu_gemm_q4_0x8_q8_0_avx2(int K, const void *w, const void *const *y,
 size_t cpu_q4_Kx8_group_bytes(int64_t K);
 void cpu_q4_Kx8_repack(const void *src, size_t src_row_stride, int64_t K, int64_t n_rows,
                        void *dst);
+void cpu_q4_Kx8_unpack_block(const void *group, int64_t K, int r, int64_t b, void *block);
+void cpu_q4_Kx8_repack_avx2(const void *src, size_t src_row_stride, int64_t K, int64_t n_rows,
+                            void *dst);
 void cpu_gemm_q4_Kx8_q8_K_ref(int K, const void *w, const void *const *y,
                               const int16_t *const *aux, int nc, float *s);
 void cpu_gemm_q4_Kx8_q8_K_avx2(int K, const void *w, const void *const *y,
@@ -147,6 +159,9 @@ void cpu_gemm_q4_Kx8_q8_K_avx2(int K, const void *w, const void *const *y,
 size_t cpu_q6_Kx8_group_bytes(int64_t K);
 void cpu_q6_Kx8_repack(const void *src, size_t src_row_stride, int64_t K, int64_t n_rows,
                        void *dst);
+void cpu_q6_Kx8_unpack_block(const void *group, int64_t K, int r, int64_t b, void *block);
+void cpu_q6_Kx8_repack_avx2(const void *src, size_t src_row_stride, int64_t K, int64_t n_rows,
+                            void *dst);
 void cpu_gemm_q6_Kx8_q8_K_ref(int K, const void *w, const void *const *y,
                               const int16_t *const *aux, int nc, float *s);
 void cpu_gemm_q6_Kx8_q8_K_avx2(int K, const void *w, const void *const *y,

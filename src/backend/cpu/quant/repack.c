@@ -42,6 +42,19 @@ void cpu_q4_0x8_repack(const void *src, size_t src_row_stride, int64_t K, int64_
     }
 }
 
+void cpu_q4_0x8_unpack_block(const void *group, int64_t K, int r, int64_t b, void *block)
+{
+    const int64_t nb = K / QK4_0;
+    const uint8_t *blk = (const uint8_t *)group + (size_t)b * Q4_0X8_CODE_BYTES;
+    const uint16_t *scales = (const uint16_t *)(const void *)((const uint8_t *)group +
+                                                             (size_t)nb * Q4_0X8_CODE_BYTES);
+    struct block_q4_0 *x = block;
+    x->d = scales[b * 8 + r];
+    for (int j = 0; j < 4; j++) {
+        memcpy(x->qs + 4 * j, blk + 32 * j + 4 * r, 4);
+    }
+}
+
 void cpu_q8_0_block_sums(const void *vy, int64_t K, int16_t *sum8)
 {
     const struct block_q8_0 *y = vy;
@@ -92,6 +105,8 @@ static const struct cpu_repack_kind kinds[] = {
      .name = "q4_0x8",
      .group_bytes = cpu_q4_0x8_group_bytes,
      .repack = cpu_q4_0x8_repack,
+     .repack_avx2 = cpu_q4_0x8_repack_avx2,
+     .unpack_block = cpu_q4_0x8_unpack_block,
      .aux = cpu_q8_0_block_sums,
      .aux_per = QK8_0,
      .gemm_ref = cpu_gemm_q4_0x8_q8_0_ref,
@@ -100,12 +115,16 @@ static const struct cpu_repack_kind kinds[] = {
      .name = "q4_Kx8",
      .group_bytes = cpu_q4_Kx8_group_bytes,
      .repack = cpu_q4_Kx8_repack,
+     .unpack_block = cpu_q4_Kx8_unpack_block,
+     .repack_avx2 = cpu_q4_Kx8_repack_avx2,
      .gemm_ref = cpu_gemm_q4_Kx8_q8_K_ref,
      .gemm_avx2 = cpu_gemm_q4_Kx8_q8_K_avx2},
     {.type = GGML_TYPE_Q6_K,
      .name = "q6_Kx8",
      .group_bytes = cpu_q6_Kx8_group_bytes,
      .repack = cpu_q6_Kx8_repack,
+     .unpack_block = cpu_q6_Kx8_unpack_block,
+     .repack_avx2 = cpu_q6_Kx8_repack_avx2,
      .gemm_ref = cpu_gemm_q6_Kx8_q8_K_ref,
      .gemm_avx2 = cpu_gemm_q6_Kx8_q8_K_avx2},
 };

@@ -96,6 +96,32 @@ void cpu_q4_Kx8_repack(const void *src, size_t src_row_stride, int64_t K, int64_
     }
 }
 
+// The 12 scale bytes are get_scale_min_k4's packing of sc and mn, every bit used, so packing
+// the unpacked values back gives the original bytes.
+void cpu_q4_Kx8_unpack_block(const void *group, int64_t K, int r, int64_t b, void *block)
+{
+    (void)K;
+    const uint8_t *sb = (const uint8_t *)group + (size_t)b * Q4_KX8_SB_BYTES;
+    struct block_q4_K *x = block;
+    memcpy(&x->d, sb + Q4_KX8_D + 2 * r, 2);
+    memcpy(&x->dmin, sb + Q4_KX8_DMIN + 2 * r, 2);
+    int sc[8], mn[8];
+    for (int j = 0; j < 8; j++) {
+        sc[j] = unpack6(sb + Q4_KX8_SCALES, j, r);
+        mn[j] = unpack6(sb + Q4_KX8_MINS, j, r);
+    }
+    for (int j = 0; j < 4; j++) {
+        x->scales[j] = (uint8_t)(sc[j] | (sc[j + 4] >> 4) << 6);
+        x->scales[j + 4] = (uint8_t)(mn[j] | (mn[j + 4] >> 4) << 6);
+        x->scales[j + 8] = (uint8_t)((sc[j + 4] & 15) | (mn[j + 4] & 15) << 4);
+    }
+    for (int p = 0; p < 4; p++) {
+        for (int k = 0; k < 8; k++) {
+            memcpy(x->qs + 32 * p + 4 * k, sb + Q4_KX8_CODES + 256 * p + 32 * k + 4 * r, 4);
+        }
+    }
+}
+
 // The defining computation: per row r and column c, super-blocks in order,
 //   acc = fmaf((float)isum, d_w * d_y, acc);  acc = fmaf(-(float)msum, dmin_w * d_y, acc)
 // with isum = sum_j sc[j] * sum_l q[32j + l] * y[32j + l] and

@@ -69,6 +69,40 @@ void cpu_q6_Kx8_repack(const void *src, size_t src_row_stride, int64_t K, int64_
     }
 }
 
+// The codes back from the 3 chunks of each sub-block, then into ql/qh as q6_K_code_word reads
+// them (every bit of the block is used, so the bytes come back exactly).
+void cpu_q6_Kx8_unpack_block(const void *group, int64_t K, int r, int64_t b, void *block)
+{
+    const int64_t nb = K / QK_K;
+    const uint8_t *base = group;
+    const uint8_t *rec = base + Q6_KX8_HEAD_BYTES(nb) + (size_t)b * Q6_KX8_BLOCK_BYTES;
+    struct block_q6_K *x = block;
+    memcpy(&x->d, base + 16 * b + 2 * r, 2);
+    for (int i = 0; i < 8; i++) {
+        x->scales[2 * i] = (int8_t)rec[16 * i + 2 * r];
+        x->scales[2 * i + 1] = (int8_t)rec[16 * i + 2 * r + 1];
+    }
+    uint8_t q[QK_K];
+    for (int j = 0; j < 16; j++) {
+        for (int k = 0; k < 4; k++) {
+            int spill = 0;
+            for (int t = 0; t < 3; t++) {
+                const uint8_t v = rec[Q6_KX8_SCALE_BYTES + 96 * j + 32 * t + 4 * r + k];
+                q[16 * j + 4 * t + k] = v & 0x3f;
+                spill |= (v >> 6) << (2 * t);
+            }
+            q[16 * j + 12 + k] = (uint8_t)spill;
+        }
+    }
+    memset(x->ql, 0, sizeof x->ql);
+    memset(x->qh, 0, sizeof x->qh);
+    for (int e = 0; e < QK_K; e++) {
+        const int half = e / 128, run = (e % 128) / 32, l = e % 32;
+        x->ql[64 * half + l + (run & 1) * 32] |= (uint8_t)((q[e] & 15) << (run < 2 ? 0 : 4));
+        x->qh[32 * half + l] |= (uint8_t)((q[e] >> 4) << (2 * run));
+    }
+}
+
 // The defining computation: per row r and column c, super-blocks in order,
 // acc = fmaf((float)isum, d_w * d_y, acc) with isum = sum_j sc_j * (sum_{k in j} q_k * y_k -
 // 32 * bsum_j) exact in int32 (|isum| < 2^29: see the AVX2 kernel's bounds).

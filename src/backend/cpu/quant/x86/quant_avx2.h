@@ -95,3 +95,47 @@ static inline __m256i qa_load(const void *p)
 {
     return _mm256_loadu_si256((const __m256i *)p);
 }
+
+// Transposes 8 x 8 int32 lanes in place: afterwards v[k] lane r holds what v[r] lane k held.
+// The repacks use it to interleave 8 rows' 4-byte pieces (24 shuffles for 256 bytes).
+static inline void qa_transpose8x32(__m256i v[8])
+{
+    __m256i t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_epi32(v[i], v[i + 1]);     // r_i[0] r_i+1[0] r_i[1] r_i+1[1]
+        t[i + 1] = _mm256_unpackhi_epi32(v[i], v[i + 1]); // lanes 2, 3 (and 6, 7 above)
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);         // lane 0 (4) of 4 rows
+        u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);     // lane 1 (5)
+        u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]); // lane 2 (6)
+        u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]); // lane 3 (7)
+    }
+    for (int k = 0; k < 4; k++) {
+        v[k] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x20);
+        v[k + 4] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x31);
+    }
+}
+
+// The repacks read a group of 8 rows as 8 interleaved short streams (a few hundred bytes each
+// per pass), which the hardware prefetcher does not follow: while one group is copied, the
+// next group's rows are requested, share by share. Asks for [p, p + n) to be brought into cache.
+static inline __attribute__((always_inline)) void qa_prefetch_range(const void *p, size_t n)
+{
+    for (size_t off = 0; off < n; off += 64) {
+        _mm_prefetch((const char *)p + off, _MM_HINT_T0);
+    }
+}
+
+// Streaming (non-temporal) stores for the repacks: the copy is not read again until inference
+// streams it back from DRAM, so its lines go straight to memory instead of being read in first
+// (a third less traffic). p must be 32- (16-) byte aligned; the caller ends with _mm_sfence.
+static inline void qa_stream32(void *p, __m256i v)
+{
+    _mm256_stream_si256((__m256i *)p, v);
+}
+
+static inline void qa_stream16(void *p, __m128i v)
+{
+    _mm_stream_si128((__m128i *)p, v);
+}

@@ -74,3 +74,65 @@ void cpu_gemm_q4_0x8_q8_0_avx2(int K, const void *w, const void *const *y,
     default: gemm_cols(nb, codes, scales, y, ysum8, 4, s); break;
     }
 }
+
+// ---- the repack (the scalar cpu_q4_0x8_repack defines it; this one writes the same bytes) ---
+
+// Blocks b and b + 1 (or b alone when `pair` is false) of the 8 rows: each row's 16 code bytes
+// per block are 4 words, and an 8 x 8 transpose of words puts the 8 rows of each word side by
+// side (words 0..3: block b's chunks, 4..7: block b + 1's).
+static inline void repack_blocks(const struct block_q4_0 *const x[8], int64_t b, bool pair,
+                                 uint8_t *codes)
+{
+    __m256i v[8];
+    for (int r = 0; r < 8; r++) {
+        const __m128i lo = _mm_loadu_si128((const __m128i *)(const void *)x[r][b].qs);
+        const __m128i hi =
+            pair ? _mm_loadu_si128((const __m128i *)(const void *)x[r][b + 1].qs) : lo;
+        v[r] = _mm256_set_m128i(hi, lo);
+    }
+    qa_transpose8x32(v);
+    uint8_t *blk = codes + (size_t)b * Q4_0X8_CODE_BYTES;
+    for (int j = 0; j < 4; j++) {
+        qa_stream32(blk + 32 * j, v[j]);
+        if (pair) {
+            qa_stream32(blk + Q4_0X8_CODE_BYTES + 32 * j, v[4 + j]);
+        }
+    }
+}
+
+void cpu_q4_0x8_repack_avx2(const void *src, size_t src_row_stride, int64_t K, int64_t n_rows,
+                            void *dst)
+{
+    if ((uintptr_t)dst % 32 != 0) { // the streaming stores need aligned groups
+        cpu_q4_0x8_repack(src, src_row_stride, K, n_rows, dst);
+        return;
+    }
+    const int64_t nb = K / QK4_0;
+    const size_t group = cpu_q4_0x8_group_bytes(K), share = 16 * src_row_stride / (size_t)nb;
+    for (int64_t g = 0; g < n_rows / 8; g++) {
+        uint8_t *codes = (uint8_t *)dst + (size_t)g * group;
+        uint8_t *scales = codes + (size_t)nb * Q4_0X8_CODE_BYTES;
+        const struct block_q4_0 *x[8];
+        for (int r = 0; r < 8; r++) {
+            x[r] = (const void *)((const char *)src + (size_t)(g * 8 + r) * src_row_stride);
+        }
+        const char *next = g + 1 < n_rows / 8 ? (const char *)x[0] + 8 * src_row_stride : NULL;
+        for (int64_t b = 0; b < nb; b += 2) {
+            if (next) { // two blocks' share of the next group
+                qa_prefetch_range(next + (size_t)(b / 2) * share, share);
+            }
+            const bool pair = b + 1 < nb;
+            repack_blocks(x, b, pair, codes);
+            for (int64_t k = b; k < b + (pair ? 2 : 1); k++) {
+                qa_stream16(scales + 16 * k,
+                            _mm_setr_epi16((short)x[0][k].d, (short)x[1][k].d, (short)x[2][k].d,
+                                           (short)x[3][k].d, (short)x[4][k].d, (short)x[5][k].d,
+                                           (short)x[6][k].d, (short)x[7][k].d));
+            }
+        }
+        for (size_t pad = (size_t)nb * (Q4_0X8_CODE_BYTES + 16); pad < group; pad += 16) {
+            qa_stream16(codes + pad, _mm_setzero_si128());
+        }
+    }
+    _mm_sfence();
+}

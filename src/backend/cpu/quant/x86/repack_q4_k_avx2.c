@@ -161,3 +161,108 @@ void cpu_gemm_q4_Kx8_q8_K_avx2(int K, const void *w, const void *const *y,
     default: gemm_cols(nsb, w, y, 4, s); break;
     }
 }
+
+// ---- the repack (the scalar cpu_q4_Kx8_repack defines it; this one writes the same bytes) ---
+
+// Packs 8 sub-blocks' 6-bit values, lo = sub-blocks 0..3 and hi = 4..7 (64-bit lane j: the 8
+// rows' bytes), into the 48-byte layout of quant.h at p.
+static inline void pack6_avx2(__m256i lo, __m256i hi, uint8_t *p)
+{
+    const __m256i m0f = _mm256_set1_epi8(0x0f), m03 = _mm256_set1_epi8(0x03);
+    // low nibbles: byte [j][r] = lo | hi << 4; 32-bit lane 2j + h (rows 4h..4h+3) goes to 4h + j
+    const __m256i nib = _mm256_or_si256(_mm256_and_si256(lo, m0f),
+                                        _mm256_slli_epi16(_mm256_and_si256(hi, m0f), 4));
+    const __m256i lows = _mm256_permutevar8x32_epi32(nib, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+    qa_stream16(p, _mm256_castsi256_si128(lows)); // p is only 16-byte aligned for the mins
+    qa_stream16(p + 16, _mm256_extracti128_si256(lows, 1));
+    // 2-bit highs: byte [j][r] = hl | hh << 4, then rows 4..7 join rows 0..3 shifted by 2
+    const __m256i hl = _mm256_and_si256(_mm256_srli_epi16(lo, 4), m03);
+    const __m256i hh = _mm256_and_si256(_mm256_srli_epi16(hi, 4), m03);
+    const __m256i x = _mm256_or_si256(hl, _mm256_slli_epi16(hh, 4));
+    const __m256i y = _mm256_or_si256(x, _mm256_slli_epi32(_mm256_srli_epi64(x, 32), 2));
+    const __m256i even = _mm256_permutevar8x32_epi32(y, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6));
+    qa_stream16(p + 32, _mm256_castsi256_si128(even));
+}
+
+// One super-block of 8 rows: d and dmin, the scales and mins (12 bytes per row, transposed to
+// one 64-bit lane of 8 rows per byte and unpacked as get_scale_min_k4 does), the codes (an 8 x 8
+// transpose of 4-byte pieces per 32 bytes of each row).
+static inline void repack_super_block(const struct block_q4_K *const b[8], uint8_t *sb)
+{
+    int32_t dd[8];
+    __m128i x[8];
+    for (int r = 0; r < 8; r++) {
+        memcpy(&dd[r], &b[r]->d, 4); // d, then dmin
+        x[r] = _mm_loadu_si128((const __m128i *)(const void *)b[r]); // d, dmin, scales[12]
+    }
+    const __m256i w = _mm256_loadu_si256((const __m256i *)(const void *)dd);
+    const __m256i split = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+                                           0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+    qa_stream32(sb + Q4_KX8_D, _mm256_permute4x64_epi64(_mm256_shuffle_epi8(w, split), 0xd8));
+
+    // 8 rows x 16 bytes -> per byte k a 64-bit lane of the 8 rows
+    __m128i s[8], t[8];
+    for (int i = 0; i < 4; i++) {
+        s[2 * i] = _mm_unpacklo_epi8(x[2 * i], x[2 * i + 1]);     // bytes 0..7, rows 2i, 2i+1
+        s[2 * i + 1] = _mm_unpackhi_epi8(x[2 * i], x[2 * i + 1]); // bytes 8..15
+    }
+    for (int h = 0; h < 2; h++) { // rows 4h..4h+3: t[4h + q] = bytes 4q..4q+3 (q = 1..3)
+        t[4 * h + 1] = _mm_unpackhi_epi16(s[4 * h], s[4 * h + 2]);
+        t[4 * h + 2] = _mm_unpacklo_epi16(s[4 * h + 1], s[4 * h + 3]);
+        t[4 * h + 3] = _mm_unpackhi_epi16(s[4 * h + 1], s[4 * h + 3]);
+    }
+    __m256i q[3]; // q[i]: scale bytes 4i..4i+3 (block bytes 4 + 4i..), a 64-bit lane each
+    for (int i = 0; i < 3; i++) {
+        q[i] = _mm256_set_m128i(_mm_unpackhi_epi32(t[i + 1], t[i + 5]),
+                                _mm_unpacklo_epi32(t[i + 1], t[i + 5]));
+    }
+    const __m256i m3f = _mm256_set1_epi8(0x3f), m0f = _mm256_set1_epi8(0x0f),
+                  m30 = _mm256_set1_epi8(0x30);
+    const __m256i sc_lo = _mm256_and_si256(q[0], m3f), mn_lo = _mm256_and_si256(q[1], m3f);
+    const __m256i sc_hi = _mm256_or_si256(_mm256_and_si256(q[2], m0f),
+                                          _mm256_and_si256(_mm256_srli_epi16(q[0], 2), m30));
+    const __m256i mn_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q[2], 4), m0f),
+                                          _mm256_and_si256(_mm256_srli_epi16(q[1], 2), m30));
+    pack6_avx2(sc_lo, sc_hi, sb + Q4_KX8_SCALES);
+    pack6_avx2(mn_lo, mn_hi, sb + Q4_KX8_MINS);
+
+    for (int p = 0; p < 4; p++) {
+        __m256i v[8];
+        for (int r = 0; r < 8; r++) {
+            v[r] = qa_load(b[r]->qs + 32 * p);
+        }
+        qa_transpose8x32(v);
+        for (int k = 0; k < 8; k++) {
+            qa_stream32(sb + Q4_KX8_CODES + 256 * p + 32 * k, v[k]);
+        }
+    }
+}
+
+void cpu_q4_Kx8_repack_avx2(const void *src, size_t src_row_stride, int64_t K, int64_t n_rows,
+                            void *dst)
+{
+    if ((uintptr_t)dst % 32 != 0) { // the streaming stores need aligned super-blocks
+        cpu_q4_Kx8_repack(src, src_row_stride, K, n_rows, dst);
+        return;
+    }
+    const int64_t nsb = K / QK_K;
+    const size_t group = cpu_q4_Kx8_group_bytes(K), share = 8 * src_row_stride / (size_t)nsb;
+    for (int64_t g = 0; g < n_rows / 8; g++) {
+        const struct block_q4_K *rows[8];
+        for (int r = 0; r < 8; r++) {
+            rows[r] = (const void *)((const char *)src + (size_t)(g * 8 + r) * src_row_stride);
+        }
+        const char *next = g + 1 < n_rows / 8 ? (const char *)rows[0] + 8 * src_row_stride : NULL;
+        for (int64_t i = 0; i < nsb; i++) {
+            if (next) {
+                qa_prefetch_range(next + (size_t)i * share, share);
+            }
+            const struct block_q4_K *b[8];
+            for (int r = 0; r < 8; r++) {
+                b[r] = rows[r] + i;
+            }
+            repack_super_block(b, (uint8_t *)dst + (size_t)g * group + (size_t)i * Q4_KX8_SB_BYTES);
+        }
+    }
+    _mm_sfence();
+}

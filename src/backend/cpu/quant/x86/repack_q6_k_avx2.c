@@ -118,3 +118,92 @@ void cpu_gemm_q6_Kx8_q8_K_avx2(int K, const void *w, const void *const *y,
     default: gemm_cols(nb, base, dhead, y, 4, s); break;
     }
 }
+
+// ---- the repack (the scalar cpu_q6_Kx8_repack defines it; this one writes the same bytes) ---
+
+// Super-block b of 8 rows. Scales: an 8 x 8 transpose of int16 pairs. Codes: per run of 32
+// elements (two sub-blocks), each row's 32 6-bit codes come from one load of ql and one of qh;
+// within each 16-element lane, the 4th 4-byte word (codes 12..15) lends bits 2t..2t+1 to word t
+// (bits 6..7), and an 8 x 8 transpose of 4-byte words puts the 8 rows of each word side by side.
+static inline void repack_block(const struct block_q6_K *const x[8], uint8_t *rec)
+{
+    __m128i s[8], t[8];
+    for (int r = 0; r < 8; r++) {
+        s[r] = _mm_loadu_si128((const __m128i *)(const void *)x[r]->scales);
+    }
+    for (int i = 0; i < 8; i += 2) { // 16-bit pairs of rows i, i + 1
+        t[i] = _mm_unpacklo_epi16(s[i], s[i + 1]);
+        t[i + 1] = _mm_unpackhi_epi16(s[i], s[i + 1]);
+    }
+    for (int h = 0; h < 2; h++) { // 32-bit: rows 4h..4h+3, pairs 2 at a time
+        s[4 * h] = _mm_unpacklo_epi32(t[4 * h], t[4 * h + 2]);     // pairs 0, 1 (4, 5)
+        s[4 * h + 1] = _mm_unpackhi_epi32(t[4 * h], t[4 * h + 2]); // pairs 2, 3 (6, 7)
+        s[4 * h + 2] = _mm_unpacklo_epi32(t[4 * h + 1], t[4 * h + 3]);
+        s[4 * h + 3] = _mm_unpackhi_epi32(t[4 * h + 1], t[4 * h + 3]);
+    }
+    for (int i = 0; i < 4; i++) { // pairs 2i, 2i + 1: s[i] rows 0..3, s[4 + i] rows 4..7
+        const __m128i a = s[i], b = s[4 + i];
+        qa_stream16(rec + 32 * i, _mm_unpacklo_epi64(a, b));
+        qa_stream16(rec + 32 * i + 16, _mm_unpackhi_epi64(a, b));
+    }
+
+    const __m256i m0f = _mm256_set1_epi8(0x0f), m03 = _mm256_set1_epi8(0x03);
+    const __m256i spill_shift = _mm256_setr_epi32(0, 2, 4, 0, 0, 2, 4, 0);
+    for (int half = 0; half < 2; half++) {
+        for (int run = 0; run < 4; run++) { // elements 128 half + 32 run..+31: j = 8 half + 2 run
+            __m256i v[8];
+            for (int r = 0; r < 8; r++) {
+                const __m256i ql = qa_load(x[r]->ql + 64 * half + 32 * (run & 1));
+                const __m256i qh = qa_load(x[r]->qh + 32 * half);
+                const __m256i nib = _mm256_and_si256(run < 2 ? ql : _mm256_srli_epi16(ql, 4), m0f);
+                const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * run), m03);
+                const __m256i codes = _mm256_or_si256(nib, _mm256_slli_epi16(hi, 4));
+                const __m256i spill = _mm256_and_si256(
+                    _mm256_srlv_epi32(_mm256_shuffle_epi32(codes, 0xff), spill_shift), m03);
+                v[r] = _mm256_or_si256(codes, _mm256_slli_epi32(spill, 6));
+            }
+            qa_transpose8x32(v);
+            uint8_t *out = rec + Q6_KX8_SCALE_BYTES + 96 * (8 * half + 2 * run);
+            for (int w = 0; w < 3; w++) {
+                qa_stream32(out + 32 * w, v[w]);
+                qa_stream32(out + 96 + 32 * w, v[4 + w]);
+            }
+        }
+    }
+}
+
+void cpu_q6_Kx8_repack_avx2(const void *src, size_t src_row_stride, int64_t K, int64_t n_rows,
+                            void *dst)
+{
+    if ((uintptr_t)dst % 32 != 0) { // the streaming stores need aligned super-blocks
+        cpu_q6_Kx8_repack(src, src_row_stride, K, n_rows, dst);
+        return;
+    }
+    const int64_t nb = K / QK_K;
+    const size_t group = cpu_q6_Kx8_group_bytes(K), share = 8 * src_row_stride / (size_t)nb;
+    for (int64_t g = 0; g < n_rows / 8; g++) {
+        uint8_t *base = (uint8_t *)dst + (size_t)g * group;
+        const struct block_q6_K *rows[8];
+        for (int r = 0; r < 8; r++) {
+            rows[r] = (const void *)((const char *)src + (size_t)(g * 8 + r) * src_row_stride);
+        }
+        const char *next = g + 1 < n_rows / 8 ? (const char *)rows[0] + 8 * src_row_stride : NULL;
+        for (int64_t b = 0; b < nb; b++) {
+            if (next) {
+                qa_prefetch_range(next + (size_t)b * share, share);
+            }
+            const struct block_q6_K *x[8];
+            for (int r = 0; r < 8; r++) {
+                x[r] = rows[r] + b;
+            }
+            qa_stream16(base + 16 * b, _mm_setr_epi16((short)x[0]->d, (short)x[1]->d, (short)x[2]->d,
+                                                      (short)x[3]->d, (short)x[4]->d, (short)x[5]->d,
+                                                      (short)x[6]->d, (short)x[7]->d));
+            repack_block(x, base + Q6_KX8_HEAD_BYTES(nb) + (size_t)b * Q6_KX8_BLOCK_BYTES);
+        }
+        for (size_t pad = (size_t)nb * 16; pad < Q6_KX8_HEAD_BYTES(nb); pad += 16) {
+            qa_stream16(base + pad, _mm_setzero_si128());
+        }
+    }
+    _mm_sfence();
+}
