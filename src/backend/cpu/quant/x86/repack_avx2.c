@@ -4,6 +4,7 @@
 // column broadcasts its matching 4 bytes, maddubs gives 8 rows x 2 int16 pair sums, and the 8
 // chunks are added in int16 before one madd, so a row's block product lands whole in its lane.
 // |pair| <= 2 * 15 * 127 = 3810 and 8 pairs <= 30480 fit int16; y never holds -128.
+// Also the load-time copy into this layout (cpu_q4_0x8_repack_avx2, at the end).
 #include "backend/cpu/quant/quant.h"
 #include "backend/cpu/quant/x86/quant_avx2.h"
 #include "tensor/types.h"

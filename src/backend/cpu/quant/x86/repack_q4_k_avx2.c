@@ -7,6 +7,7 @@
 // in both int16 halves of its lane lands scale * sub-block sum in the row's int32 lane. The min
 // terms are 4 madds of the rows' (mn[2q], mn[2q+1]) with the column's Q8_K bsums pair sums.
 // The 6-bit scales and mins of a super-block unpack with a few shifts, shared by the columns.
+// Also the load-time copy into this layout (cpu_q4_Kx8_repack_avx2, at the end).
 #include "backend/cpu/quant/quant.h"
 #include "backend/cpu/quant/x86/quant_avx2.h"
 #include "tensor/types.h"

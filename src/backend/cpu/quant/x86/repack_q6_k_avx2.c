@@ -7,6 +7,7 @@
 // Bounds: |pair| <= 2 * 63 * 128 = 16128, two pairs <= 32256 fit int16 (even with y = -128);
 // per super-block |sum sc * q * y| <= 16 * 128 * 16 * 63 * 128 < 2^28 and the offset term
 // |32 * sum sc * bsum| <= 32 * 16 * 128 * 2048 = 2^27, so the int32 lanes never wrap.
+// Also the load-time copy into this layout (cpu_q6_Kx8_repack_avx2, at the end).
 #include "backend/cpu/quant/quant.h"
 #include "backend/cpu/quant/x86/quant_avx2.h"
 #include "tensor/types.h"
