@@ -117,6 +117,18 @@ static inline void qa_transpose8x32(__m256i v[8])
     }
 }
 
+// Group g of a repack's source: rows[r] = row 8g + r (stride bytes apart). Returns where the
+// next group's rows start, NULL after the last group (the repacks prefetch it meanwhile).
+static inline const char *qa_group_rows(const void *src, size_t stride, int64_t g,
+                                        int64_t n_groups, const char *rows[8])
+{
+    const char *first = (const char *)src + (size_t)(8 * g) * stride;
+    for (int r = 0; r < 8; r++) {
+        rows[r] = first + (size_t)r * stride;
+    }
+    return g + 1 < n_groups ? first + 8 * stride : NULL;
+}
+
 // The repacks read a group of 8 rows as 8 interleaved short streams (a few hundred bytes each
 // per pass), which the hardware prefetcher does not follow: while one group is copied, the
 // next group's rows are requested, share by share. Asks for [p, p + n) to be brought into cache.

@@ -113,11 +113,12 @@ void cpu_q4_0x8_repack_avx2(const void *src, size_t src_row_stride, int64_t K, i
     for (int64_t g = 0; g < n_rows / 8; g++) {
         uint8_t *codes = (uint8_t *)dst + (size_t)g * group;
         uint8_t *scales = codes + (size_t)nb * Q4_0X8_CODE_BYTES;
+        const char *rows[8];
+        const char *next = qa_group_rows(src, src_row_stride, g, n_rows / 8, rows);
         const struct block_q4_0 *x[8];
         for (int r = 0; r < 8; r++) {
-            x[r] = (const void *)((const char *)src + (size_t)(g * 8 + r) * src_row_stride);
+            x[r] = (const void *)rows[r];
         }
-        const char *next = g + 1 < n_rows / 8 ? (const char *)x[0] + 8 * src_row_stride : NULL;
         for (int64_t b = 0; b < nb; b += 2) {
             if (next) { // two blocks' share of the next group
                 qa_prefetch_range(next + (size_t)(b / 2) * share, share);

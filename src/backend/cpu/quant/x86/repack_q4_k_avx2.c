@@ -249,18 +249,15 @@ void cpu_q4_Kx8_repack_avx2(const void *src, size_t src_row_stride, int64_t K, i
     const int64_t nsb = K / QK_K;
     const size_t group = cpu_q4_Kx8_group_bytes(K), share = 8 * src_row_stride / (size_t)nsb;
     for (int64_t g = 0; g < n_rows / 8; g++) {
-        const struct block_q4_K *rows[8];
-        for (int r = 0; r < 8; r++) {
-            rows[r] = (const void *)((const char *)src + (size_t)(g * 8 + r) * src_row_stride);
-        }
-        const char *next = g + 1 < n_rows / 8 ? (const char *)rows[0] + 8 * src_row_stride : NULL;
+        const char *rows[8];
+        const char *next = qa_group_rows(src, src_row_stride, g, n_rows / 8, rows);
         for (int64_t i = 0; i < nsb; i++) {
             if (next) {
                 qa_prefetch_range(next + (size_t)i * share, share);
             }
             const struct block_q4_K *b[8];
             for (int r = 0; r < 8; r++) {
-                b[r] = rows[r] + i;
+                b[r] = (const struct block_q4_K *)(const void *)rows[r] + i;
             }
             repack_super_block(b, (uint8_t *)dst + (size_t)g * group + (size_t)i * Q4_KX8_SB_BYTES);
         }

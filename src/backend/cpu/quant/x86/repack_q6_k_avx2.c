@@ -184,18 +184,15 @@ void cpu_q6_Kx8_repack_avx2(const void *src, size_t src_row_stride, int64_t K, i
     const size_t group = cpu_q6_Kx8_group_bytes(K), share = 8 * src_row_stride / (size_t)nb;
     for (int64_t g = 0; g < n_rows / 8; g++) {
         uint8_t *base = (uint8_t *)dst + (size_t)g * group;
-        const struct block_q6_K *rows[8];
-        for (int r = 0; r < 8; r++) {
-            rows[r] = (const void *)((const char *)src + (size_t)(g * 8 + r) * src_row_stride);
-        }
-        const char *next = g + 1 < n_rows / 8 ? (const char *)rows[0] + 8 * src_row_stride : NULL;
+        const char *rows[8];
+        const char *next = qa_group_rows(src, src_row_stride, g, n_rows / 8, rows);
         for (int64_t b = 0; b < nb; b++) {
             if (next) {
                 qa_prefetch_range(next + (size_t)b * share, share);
             }
             const struct block_q6_K *x[8];
             for (int r = 0; r < 8; r++) {
-                x[r] = rows[r] + b;
+                x[r] = (const struct block_q6_K *)(const void *)rows[r] + b;
             }
             qa_stream16(base + 16 * b, _mm_setr_epi16((short)x[0]->d, (short)x[1]->d, (short)x[2]->d,
                                                       (short)x[3]->d, (short)x[4]->d, (short)x[5]->d,
