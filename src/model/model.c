@@ -321,10 +321,10 @@ enum llem_err model_load(const char *path, const struct model_params *p, struct 
     //   cache the disk works while this one is copied; asking further ahead (16, 64 MiB)
     //   measured slower: those reads delayed the ones the copy waited for;
     // - its pages are mapped in one call (a fault per page cost more than the copy);
-    // - what is still read from the file afterwards (norms between copied tensors, the token
-    //   embedding's rows unless it doubles as the output matrix) is mapped in 4 KiB pages: the
-    //   page cache holds 2 MiB folios, and mapping one whole for an 8 KiB norm or a row per
-    //   token looked up added ~100 MiB to the resident set.
+    // - the copied ranges and a gathered-only embedding are marked MADV_NOHUGEPAGE: the page
+    //   cache holds 2 MiB folios, and what is still read from the file afterwards (an 8 KiB
+    //   norm between copied tensors, embedding rows) was mapping them whole as PMDs, ~100 MiB
+    //   of resident set; the marks also leave each norm in a mapping of its own few pages.
     int32_t n_repacked = 0;
     for (int32_t i = 0; i < m->n_tensors; i++) {
         struct tensor *t = &m->tensors[i];

@@ -80,8 +80,9 @@ struct cpu_repack_kind {
     // (optional) the same bytes with AVX2: the load-time copy the backend runs
     void (*repack_avx2)(const void *src, size_t src_row_stride, int64_t K, int64_t n_rows,
                         void *dst);
-    // The inverse, one block at a time: writes block b of row r (0..7) of a group exactly as
-    // the original row held it (get_rows of a repacked token embedding reads rows this way).
+    // (optional) The inverse, one block at a time: writes block b of row r (0..7) of a group
+    // exactly as the original row held it. get_rows of a repacked token embedding reads rows
+    // this way; a kind without it has its rows read from the plain tensor (the file).
     void (*unpack_block)(const void *group, int64_t K, int r, int64_t b, void *block);
     void (*aux)(const void *y, int64_t K, int16_t *out); // (optional) per activation row
     int64_t aux_per;                                     // elements of K per aux value

@@ -77,18 +77,23 @@ static inline float qa_f16(uint16_t h)
     return _cvtsh_ss(h);
 }
 
+// Asks for [p, p + n) to be brought into cache.
+// always_inline: out of line, GCC classes a function of prefetches alone as "const" and
+// deletes its calls.
+static inline __attribute__((always_inline)) void qa_prefetch_range(const void *p, size_t n)
+{
+    for (size_t off = 0; off < n; off += 64) {
+        _mm_prefetch((const char *)p + off, _MM_HINT_T0);
+    }
+}
+
 // Asks for the weight bytes QA_PREFETCH_AHEAD past [p, p + n) to be brought into cache. Decode
 // streams every weight once from DRAM; the hardware prefetcher alone left a third of the
 // bandwidth unused (docs/internals/performance.md, "Prefetch").
-// always_inline: out of line, GCC classes a function of prefetches alone as "const" and
-// deletes its calls.
 #define QA_PREFETCH_AHEAD 2048
 static inline __attribute__((always_inline)) void qa_prefetch_span(const void *p, size_t n)
 {
-    const char *c = (const char *)p + QA_PREFETCH_AHEAD;
-    for (size_t off = 0; off < n; off += 64) {
-        _mm_prefetch(c + off, _MM_HINT_T0);
-    }
+    qa_prefetch_range((const char *)p + QA_PREFETCH_AHEAD, n);
 }
 
 static inline __m256i qa_load(const void *p)
@@ -118,7 +123,10 @@ static inline void qa_transpose8x32(__m256i v[8])
 }
 
 // Group g of a repack's source: rows[r] = row 8g + r (stride bytes apart). Returns where the
-// next group's rows start, NULL after the last group (the repacks prefetch it meanwhile).
+// next group's rows start, NULL after the last group. The repacks read a group as 8
+// interleaved short streams (a few hundred bytes each per pass), which the hardware
+// prefetcher does not follow, so they ask for the next group's rows share by share
+// (qa_prefetch_range) while copying this one.
 static inline const char *qa_group_rows(const void *src, size_t stride, int64_t g,
                                         int64_t n_groups, const char *rows[8])
 {
@@ -127,16 +135,6 @@ static inline const char *qa_group_rows(const void *src, size_t stride, int64_t 
         rows[r] = first + (size_t)r * stride;
     }
     return g + 1 < n_groups ? first + 8 * stride : NULL;
-}
-
-// The repacks read a group of 8 rows as 8 interleaved short streams (a few hundred bytes each
-// per pass), which the hardware prefetcher does not follow: while one group is copied, the
-// next group's rows are requested, share by share. Asks for [p, p + n) to be brought into cache.
-static inline __attribute__((always_inline)) void qa_prefetch_range(const void *p, size_t n)
-{
-    for (size_t off = 0; off < n; off += 64) {
-        _mm_prefetch((const char *)p + off, _MM_HINT_T0);
-    }
 }
 
 // Streaming (non-temporal) stores for the repacks: the copy is not read again until inference
