@@ -97,6 +97,17 @@ enum llem_err backend_buffer_alloc(struct backend *be, size_t size, enum backend
     return LLEM_OK;
 }
 
+enum llem_err backend_buffer_alloc_zeroed(struct backend *be, size_t size,
+                                          enum backend_buffer_usage usage,
+                                          struct backend_buffer **out, struct llem_errbuf *eb)
+{
+    enum llem_err err = backend_buffer_alloc(be, size, usage, out, eb);
+    if (err == LLEM_OK && !(*out)->zero_filled) {
+        backend_buffer_clear(*out, 0);
+    }
+    return err;
+}
+
 enum llem_err backend_buffer_from_host_ptr(struct backend *be, void *ptr, size_t size,
                                            struct backend_buffer **out, struct llem_errbuf *eb)
 {

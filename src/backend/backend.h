@@ -30,6 +30,8 @@ struct backend_buffer {
     void *base;         // backend-specific handle; 64-byte aligned on CPU
     size_t size;        // bytes
     bool owned;         // false for buffer_from_host_ptr: the caller keeps the memory
+    bool zero_filled;   // set by buffer_alloc when its memory reads as zeros (fresh anonymous
+                        // pages): backend_buffer_alloc_zeroed then writes nothing
     enum backend_buffer_usage usage;
 };
 
@@ -111,6 +113,12 @@ const char *backend_name(const struct backend *be);
 // ENOMEM on failure (*out NULL).
 enum llem_err backend_buffer_alloc(struct backend *be, size_t size, enum backend_buffer_usage usage,
                                    struct backend_buffer **out, struct llem_errbuf *eb);
+// backend_buffer_alloc whose every byte is zero (the KV cache: cells never written must hold
+// finite values). Fresh anonymous pages already read as zeros, so it clears only memory that
+// may be reused; the pages it doesn't touch cost neither time nor resident memory until used.
+enum llem_err backend_buffer_alloc_zeroed(struct backend *be, size_t size,
+                                          enum backend_buffer_usage usage,
+                                          struct backend_buffer **out, struct llem_errbuf *eb);
 // Zero-copy wrap of host memory (mmapped weights); EUNSUPPORTED if the backend cannot.
 enum llem_err backend_buffer_from_host_ptr(struct backend *be, void *ptr, size_t size,
                                            struct backend_buffer **out, struct llem_errbuf *eb);

@@ -73,7 +73,7 @@ enum llem_err kv_cache_init(struct kv_cache *kv, struct backend *be,
     }
     const int64_t n_cells = kv->cells.n_cells;
     size_t total = kv_cache_bytes(p);
-    rc = backend_buffer_alloc(be, total, BACKEND_BUFFER_KV, &kv->buf, eb);
+    rc = backend_buffer_alloc_zeroed(be, total, BACKEND_BUFFER_KV, &kv->buf, eb);
     if (rc != LLEM_OK) {
         kv_cache_deinit(kv);
         return rc;
@@ -99,7 +99,6 @@ enum llem_err kv_cache_init(struct kv_cache *kv, struct backend *be,
         }
         offs += align_up(tensor_nbytes(&kv->v[il]));
     }
-    backend_buffer_clear(kv->buf, 0);
     return LLEM_OK;
 }
 

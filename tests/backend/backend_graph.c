@@ -4,7 +4,7 @@
 // and computed. Checks: decoding token by token gives bit-identically the last-position output
 // of one batched prompt pass; after warm-up a step (reset, build, alloc, set inputs, compute)
 // makes no heap allocation; per-op statistics count the executed nodes; an unbound leaf and a
-// recording error are clean errors.
+// recording error are clean errors; a zeroed buffer reads as zeros.
 #include "backend_test.h"
 
 enum { EMBD = 32, HEADS = 4, HEADS_KV = 2, HD = 8, FF = 48, VOCAB = 50, CTX = 16 };
@@ -232,9 +232,35 @@ static void test_registry(void)
     backend_galloc_free(NULL);
 }
 
+// Every byte of a zeroed buffer reads 0, whether its memory is fresh pages (left untouched)
+// or a heap block a freed buffer of the same size had filled (cleared).
+static void test_buffer_alloc_zeroed(void)
+{
+    struct llem_errbuf eb = {0};
+    struct backend *be = NULL;
+    CHECK_OK(backend_new("cpu", NULL, &be, &eb), &eb);
+    const size_t sizes[] = {4096, 3 * 4096 + 100, 6u << 20};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        struct backend_buffer *b = NULL;
+        CHECK_OK(backend_buffer_alloc(be, sizes[k], BACKEND_BUFFER_KV, &b, &eb), &eb);
+        backend_buffer_clear(b, 0xA5);
+        backend_buffer_free(b);
+        CHECK_OK(backend_buffer_alloc_zeroed(be, sizes[k], BACKEND_BUFFER_KV, &b, &eb), &eb);
+        const unsigned char *p = b->base;
+        size_t nonzero = 0;
+        for (size_t i = 0; i < sizes[k]; i++) {
+            nonzero += p[i] != 0;
+        }
+        CHECK_EQ_I64((int64_t)nonzero, 0);
+        backend_buffer_free(b);
+    }
+    backend_free(be);
+}
+
 int main(void)
 {
     RUN_TEST(test_decode_matches_prompt);
     RUN_TEST(test_registry);
+    RUN_TEST(test_buffer_alloc_zeroed);
     return TEST_EXIT();
 }

@@ -108,6 +108,7 @@ static enum llem_err cpu_buffer_alloc(struct backend *be, size_t size, struct ba
     }
     b->size = size;
     b->owned = true;
+    b->zero_filled = cpu_use_huge(ctx_of(be), sz); // a new anonymous mapping (llem_huge_alloc)
     return LLEM_OK;
 }
 
