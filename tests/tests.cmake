@@ -8,7 +8,8 @@
 # Every test gets LLEM_SHARED (the ../shared folder, may be absent) and LLEM_SOURCE_DIR; a test
 # that needs ../shared and does not find it exits 77, which CTest reports as skipped.
 set(LLEM_SHARED_DIR ${CMAKE_SOURCE_DIR}/../shared)
-set(LLEM_TEST_ENV "LLEM_SHARED=${LLEM_SHARED_DIR};LLEM_SOURCE_DIR=${CMAKE_SOURCE_DIR};LLEM=$<TARGET_FILE:llem>;LLEM_BUILD_DIR=${CMAKE_BINARY_DIR}")
+# Programs under test keep prepared weights in the build tree, not in the user's cache.
+set(LLEM_TEST_ENV "LLEM_SHARED=${LLEM_SHARED_DIR};LLEM_SOURCE_DIR=${CMAKE_SOURCE_DIR};LLEM=$<TARGET_FILE:llem>;LLEM_BUILD_DIR=${CMAKE_BINARY_DIR};LLEM_CACHE_DIR=${CMAKE_BINARY_DIR}/test-cache")
 if(LLEM_SANITIZE)
     list(APPEND LLEM_TEST_ENV "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0"
                               "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
@@ -25,6 +26,9 @@ foreach(label unit golden robust backend e2e)
         target_link_libraries(${exe} PRIVATE llem_${folder})
         if(label STREQUAL "golden" AND folder STREQUAL "sampler")
             target_link_libraries(${exe} PRIVATE llem_model) # grammar runs on a real model
+        endif()
+        if(stem STREQUAL "model_prepared")
+            target_link_libraries(${exe} PRIVATE llem_synth) # generates its model
         endif()
         add_test(NAME ${label}/${stem} COMMAND ${exe})
         set_tests_properties(${label}/${stem} PROPERTIES LABELS ${label}

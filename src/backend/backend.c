@@ -141,6 +141,37 @@ enum llem_err backend_weight_prepare(struct backend *be, struct tensor *t, size_
     return be->ops->weight_prepare(be, t, bytes, eb);
 }
 
+size_t backend_weight_plan(struct backend *be, const struct tensor *t, uint64_t *layout)
+{
+    *layout = 0;
+    const struct backend_ops *o = be->ops;
+    if (!o->weight_plan || !o->weight_adopt || !o->weight_prepared) {
+        return 0;
+    }
+    return o->weight_plan(be, t, layout);
+}
+
+enum llem_err backend_weight_adopt(struct backend *be, struct tensor *t, const void *data,
+                                   size_t bytes, struct llem_errbuf *eb)
+{
+    uint64_t layout;
+    if (t->extra || bytes == 0 || backend_weight_plan(be, t, &layout) != bytes) {
+        return llem_errf(eb, LLEM_EINVAL, "%s: tensor '%s' cannot adopt %zu prepared bytes",
+                         be->ops->name, t->name, bytes);
+    }
+    return be->ops->weight_adopt(be, t, data, bytes, eb);
+}
+
+const void *backend_weight_prepared(const struct backend *be, const struct tensor *t,
+                                    size_t *bytes)
+{
+    *bytes = 0;
+    if (!t->extra || !be->ops->weight_prepared) {
+        return NULL;
+    }
+    return be->ops->weight_prepared(t, bytes);
+}
+
 void backend_weight_release(struct backend *be, struct tensor *t)
 {
     if (be && t && t->extra && be->ops->weight_release) {

@@ -69,6 +69,14 @@ struct backend_ops {
     enum llem_err (*weight_prepare)(struct backend *be, struct tensor *t, size_t *bytes,
                                     struct llem_errbuf *eb);
     void (*weight_release)(struct backend *be, struct tensor *t);
+    // (optional, with weight_adopt and weight_prepared) For a cache of prepared weights on
+    // disk: the bytes weight_prepare would take for t without preparing it (0: none) and a
+    // fingerprint of their layout (equal fingerprints: the same bytes from the same weight);
+    // adopting such bytes (borrowed) as t's prepared copy; a prepared copy's bytes.
+    size_t (*weight_plan)(struct backend *be, const struct tensor *t, uint64_t *layout);
+    enum llem_err (*weight_adopt)(struct backend *be, struct tensor *t, const void *data,
+                                  size_t bytes, struct llem_errbuf *eb);
+    const void *(*weight_prepared)(const struct tensor *t, size_t *bytes);
     void (*release)(struct backend *be);     // frees be itself (backend_free calls it)
 };
 
@@ -137,6 +145,18 @@ enum llem_err backend_tensor_bind(struct tensor *t, struct backend_buffer *buf, 
 enum llem_err backend_weight_prepare(struct backend *be, struct tensor *t, size_t *bytes,
                                      struct llem_errbuf *eb);
 void backend_weight_release(struct backend *be, struct tensor *t); // NULL-safe, idempotent
+
+// The prepared copy as bytes, so a loader can keep it on disk and skip the preparation next
+// time. backend_weight_plan: the size weight_prepare's copy of t would have (0: it makes none,
+// or the backend cannot adopt copies) and its layout fingerprint, which changes whenever the
+// backend's layout does. backend_weight_adopt: t reads `data` (bytes long, laid out as planned;
+// borrowed: it must outlive t's use) instead of making a copy; EINVAL when bytes differs from
+// the plan. backend_weight_prepared: t's prepared bytes (NULL: none).
+size_t backend_weight_plan(struct backend *be, const struct tensor *t, uint64_t *layout);
+enum llem_err backend_weight_adopt(struct backend *be, struct tensor *t, const void *data,
+                                   size_t bytes, struct llem_errbuf *eb);
+const void *backend_weight_prepared(const struct backend *be, const struct tensor *t,
+                                    size_t *bytes);
 
 // ---- tensor data ---------------------------------------------------------------------------------
 // Copies between host memory and t's storage (t bound, [offset, offset+size) inside

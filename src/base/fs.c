@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -198,6 +199,7 @@ void fs_map_advise(const struct fs_map *m, uint64_t off, uint64_t len, enum fs_a
     case FS_ADVICE_WILLNEED: adv = MADV_WILLNEED; break;
     case FS_ADVICE_DONTNEED: adv = MADV_DONTNEED; break;
     case FS_ADVICE_NOHUGEPAGE: adv = MADV_NOHUGEPAGE; break;
+    case FS_ADVICE_HUGEPAGE: adv = MADV_HUGEPAGE; break;
     case FS_ADVICE_POPULATE:
 #ifdef MADV_POPULATE_READ
         adv = MADV_POPULATE_READ;
@@ -210,6 +212,27 @@ void fs_map_advise(const struct fs_map *m, uint64_t off, uint64_t len, enum fs_a
 }
 
 // ---- folders ----------------------------------------------------------------------------------
+
+bool fs_cache_dir(char *buf, size_t cap)
+{
+    const char *own = getenv("LLEM_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    int n = -1;
+    if (own) {
+        n = own[0] ? snprintf(buf, cap, "%s", own) : -1;
+    } else if (xdg && xdg[0] == '/') { // the XDG spec: a relative value is to be ignored
+        n = snprintf(buf, cap, "%s/llem", xdg);
+    } else if (home && home[0]) {
+        n = snprintf(buf, cap, "%s/.cache/llem", home);
+    }
+    if (n <= 0 || (size_t)n >= cap) {
+        if (cap > 0) {
+            buf[0] = '\0';
+        }
+        return false;
+    }
+    return true;
+}
 
 enum llem_err fs_mkdir_p(const char *path, unsigned mode, struct llem_errbuf *eb)
 {

@@ -34,7 +34,9 @@ enum fs_advice {
     FS_ADVICE_DONTNEED,
     FS_ADVICE_POPULATE,   // map the pages now, reading those not cached (one call, not a fault
                           // per page); a no-op on kernels before 5.14
-    FS_ADVICE_NOHUGEPAGE  // map 4 KiB pages only: for data read a row here and there
+    FS_ADVICE_NOHUGEPAGE, // map 4 KiB pages only: for data read a row here and there
+    FS_ADVICE_HUGEPAGE    // 2 MiB pages where the kernel can: page-cache reads then fill whole
+                          // 2 MiB folios, which map with one TLB entry each
 };
 // madvise hint for [off, off + len) of the map (clamped to it); advisory, never fails.
 void fs_map_advise(const struct fs_map *m, uint64_t off, uint64_t len, enum fs_advice advice);
@@ -63,6 +65,11 @@ enum llem_err fs_file_size(const char *path, uint64_t *size, struct llem_errbuf 
 // Creates `path` and every missing parent with `mode` (like mkdir -p). OK if it exists as a
 // folder; EIO if it (or a parent) exists as something else or cannot be created.
 enum llem_err fs_mkdir_p(const char *path, unsigned mode, struct llem_errbuf *eb);
+
+// The folder for llem's regenerable data (prepared weights): $LLEM_CACHE_DIR, else
+// $XDG_CACHE_HOME/llem, else $HOME/.cache/llem, written to buf. False (buf "") when
+// LLEM_CACHE_DIR is set but empty (caching off), none of them is set, or it does not fit cap.
+bool fs_cache_dir(char *buf, size_t cap);
 
 // ---- atomic writes ----------------------------------------------------------------------------
 

@@ -27,7 +27,10 @@ int cli_engine_open(struct cli_engine *e, const char *verb, const char *path, in
         fprintf(stderr, "llem %s: %s\n", verb, eb.msg);
         return 1;
     }
-    if (model_load(path, NULL, e->be, &e->model, &eb) != LLEM_OK) {
+    char prepared[4096];
+    const struct model_params mp = {
+        .prepared_dir = model_default_prepared_dir(prepared, sizeof prepared) ? prepared : NULL};
+    if (model_load(path, &mp, e->be, &e->model, &eb) != LLEM_OK) {
         fprintf(stderr, "llem %s: %s\n", verb, eb.msg);
         cli_engine_close(e);
         return 1;

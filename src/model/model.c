@@ -1,6 +1,7 @@
 // model/model.c: loading a model: the architecture table, llama-style hyper-parameters, and
 // binding GGUF tensors (validated by name, shape and type) to a zero-copy weights buffer.
 #include "model/model.h"
+#include "model/model_int.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -245,13 +246,6 @@ enum llem_err binder_status(const struct binder *b, struct llem_errbuf *eb)
 
 // ---- load ------------------------------------------------------------------------------------
 
-// The token embedding is only gathered by rows (a few per token), unless it doubles as the
-// output matrix: load time neither reads it nor copies it.
-static bool gathered_only(const struct model *m, const struct tensor *t)
-{
-    return t == m->tok_embd && m->output != m->tok_embd;
-}
-
 enum llem_err model_load(const char *path, const struct model_params *p, struct backend *be,
                          struct model **out, struct llem_errbuf *eb)
 {
@@ -325,19 +319,27 @@ enum llem_err model_load(const char *path, const struct model_params *p, struct 
     //   cache holds 2 MiB folios, and what is still read from the file afterwards (an 8 KiB
     //   norm between copied tensors, embedding rows) was mapping them whole as PMDs, ~100 MiB
     //   of resident set; the marks also leave each norm in a mapping of its own few pages.
+    // Copies kept by an earlier load are mapped instead (t->extra set: skipped below).
+    const char *prepared_dir = p && !p->no_mmap ? p->prepared_dir : NULL;
+    const bool from_file = prepared_dir && prepared_open(m, prepared_dir, path);
     int32_t n_repacked = 0;
     for (int32_t i = 0; i < m->n_tensors; i++) {
         struct tensor *t = &m->tensors[i];
         const int64_t gi = gguf_find_tensor(m->gguf, t->name);
+        if (t->extra) { // adopted from the prepared-weights file: its GGUF bytes stay unread
+            gguf_tensor_advise(m->gguf, gi, FS_ADVICE_NOHUGEPAGE);
+            n_repacked++;
+            continue;
+        }
         for (int32_t j = i + 1; j < m->n_tensors; j++) {
-            if (!gathered_only(m, &m->tensors[j])) {
+            if (!model_gathered_only(m, &m->tensors[j]) && !m->tensors[j].extra) {
                 gguf_tensor_advise(m->gguf, gguf_find_tensor(m->gguf, m->tensors[j].name),
                                    FS_ADVICE_WILLNEED);
                 break;
             }
         }
         size_t bytes = 0;
-        if (!gathered_only(m, t)) {
+        if (!model_gathered_only(m, t)) {
             gguf_tensor_advise(m->gguf, gi, FS_ADVICE_POPULATE);
             if ((rc = backend_weight_prepare(be, t, &bytes, eb)) != LLEM_OK) {
                 goto fail;
@@ -348,13 +350,17 @@ enum llem_err model_load(const char *path, const struct model_params *p, struct 
             gguf_tensor_advise(m->gguf, gi, FS_ADVICE_DONTNEED);
             n_repacked++;
         }
-        if (gathered_only(m, t) || bytes > 0) {
+        if (model_gathered_only(m, t) || bytes > 0) {
             gguf_tensor_advise(m->gguf, gi, FS_ADVICE_NOHUGEPAGE);
         }
     }
     if (n_repacked > 0) {
-        log_info("%s: %d weights repacked for the %s kernels (%.1f MiB)", path, n_repacked,
-                 backend_name(be), (double)m->repacked_bytes / 1048576.0);
+        log_info("%s: %d weights %s for the %s kernels (%.1f MiB)", path, n_repacked,
+                 from_file ? "mapped prepared" : "repacked", backend_name(be),
+                 (double)m->repacked_bytes / 1048576.0);
+    }
+    if (prepared_dir && !from_file && n_repacked > 0) {
+        prepared_store(m, prepared_dir, path);
     }
     *out = m;
     return LLEM_OK;
@@ -364,14 +370,30 @@ fail:
     return rc;
 }
 
+bool model_default_prepared_dir(char *buf, size_t cap)
+{
+    if (!fs_cache_dir(buf, cap)) {
+        return false;
+    }
+    size_t n = strlen(buf);
+    int w = snprintf(buf + n, cap - n, "/prepared");
+    if (w <= 0 || (size_t)w >= cap - n) {
+        buf[0] = '\0';
+        return false;
+    }
+    return true;
+}
+
 void model_free(struct model *m)
 {
     if (!m) {
         return;
     }
+    prepared_wait(m); // it reads the copies released below
     for (int32_t i = 0; m->tensors && i < m->n_tensors; i++) {
         backend_weight_release(m->be, &m->tensors[i]);
     }
+    prepared_close(m); // after the release: adopted copies point into it
     backend_buffer_free(m->weights);
     gguf_close(m->gguf);
     llem_free(m->tensors);

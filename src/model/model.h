@@ -11,6 +11,9 @@
 #include "gguf/gguf.h"
 #include "kvcache/kvcache.h"
 
+struct prepared_file;   // model/prepared.c
+struct prepared_writer; // model/prepared.c
+
 enum rope_scaling { ROPE_SCALING_NONE, ROPE_SCALING_LINEAR, ROPE_SCALING_YARN, ROPE_SCALING_LLAMA3 };
 
 struct hparams {
@@ -86,10 +89,17 @@ struct model {
     uint64_t weight_bytes;
     uint64_t repacked_bytes;         // backend copies of weights in faster layouts (counted
                                      // in memory on top of the mapped file)
+    struct prepared_file *prepared;  // the prepared-weights file those copies are mapped from
+                                     // (NULL: made by this load, or none)
+    struct prepared_writer *prepared_writer; // writing this load's copies there (NULL: not)
 };
 
 struct model_params {
     bool no_mmap;
+    // Where the backend's prepared (repacked) weights are kept between loads, so the next
+    // load of the same file maps them instead of converting again (model/prepared.c). NULL:
+    // not kept. fs_cache_dir() + "/prepared" is the CLI's and the server's choice.
+    const char *prepared_dir;
 };
 
 // Loads `path` for backend `be` (borrowed, must outlive the model). Errors: LLEM_EIO,
@@ -98,6 +108,9 @@ struct model_params {
 enum llem_err model_load(const char *path, const struct model_params *p, struct backend *be,
                          struct model **out, struct llem_errbuf *eb);
 void model_free(struct model *m);
+// The prepared-weights folder a program uses by default: fs_cache_dir()/prepared (off, false,
+// when LLEM_CACHE_DIR is set empty or no cache folder is known).
+bool model_default_prepared_dir(char *buf, size_t cap);
 
 // The architecture table (model/arch_list.h); NULL when the name is unknown.
 const struct llem_arch *model_arch_find(const char *name);

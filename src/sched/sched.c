@@ -313,7 +313,10 @@ static enum llem_err load_model(struct sched *s, struct sched_entry *e, int32_t 
                                 .stats = op_metrics && strcmp(op_metrics, "1") == 0};
     enum llem_err rc = backend_new("cpu", &bp, &e->be, eb);
     if (rc == LLEM_OK) {
-        rc = model_load(e->path, NULL, e->be, &e->model, eb);
+        char prepared[4096];
+        const struct model_params mp = {
+            .prepared_dir = model_default_prepared_dir(prepared, sizeof prepared) ? prepared : NULL};
+        rc = model_load(e->path, &mp, e->be, &e->model, eb);
     }
     if (rc == LLEM_OK) {
         rc = tok_vocab_load(&e->vocab, e->model->gguf, eb);

@@ -13,6 +13,7 @@
 #include "base/alloc.h"
 #include "base/align.h"
 #include "base/cpu.h"
+#include "base/sha256.h"
 #include "base/limits.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -436,16 +437,104 @@ static void repack_worker(void *arg, int ith, int nth)
     }
 }
 
-static enum llem_err cpu_weight_prepare(struct backend *be, struct tensor *t, size_t *bytes,
-                                        struct llem_errbuf *eb)
+// The repacked layout weight_prepare gives t, or NULL when t is read as it is.
+static const struct cpu_repack_kind *prepare_kind(const struct cpu_ctx *cx, const struct tensor *t)
 {
-    struct cpu_ctx *cx = ctx_of(be);
-    *bytes = 0;
     const struct cpu_repack_kind *kind = cpu_repack_kind_of(t->type);
     if (!kind || !cx->repack ||
         t->ne[2] != 1 || t->ne[3] != 1 || t->ne[1] % REPACK_ROWS != 0 ||
         !tensor_is_contiguous(t) || !t->buf || t->ne[0] > INT32_MAX ||
         t->ne[0] % tensor_type_blck(t->type) != 0) {
+        return NULL;
+    }
+    return kind;
+}
+
+// Bytes of t's repacked copy (0 when it has none or the size overflows).
+static size_t prepared_bytes(const struct cpu_repack_kind *kind, const struct tensor *t)
+{
+    size_t total;
+    if (!size_mul_ok(kind->group_bytes(t->ne[0]), (size_t)(t->ne[1] / REPACK_ROWS), &total)) {
+        return 0;
+    }
+    return total;
+}
+
+// Bump when the meaning of repacked bytes changes in a way the fingerprint below cannot see.
+enum { CPU_PREPARED_FORMAT = 1 };
+
+// A fingerprint of a kind's layout: its name and the bytes its reference repack writes for a
+// fixed 8-row input. A change to any layout changes it, so copies kept on disk by an older
+// build are never read as the new layout.
+static uint64_t layout_fingerprint(const struct cpu_repack_kind *kind)
+{
+    enum { K = 512 }; // a whole number of blocks for every kind (32 and 256 elements)
+    const size_t row = tensor_row_size(kind->type, K), group = kind->group_bytes(K);
+    unsigned char *src = llem_malloc(REPACK_ROWS * row), *dst = llem_aligned_alloc(64, group);
+    uint64_t fp = 0;
+    struct sha256 h;
+    if (src && dst && sha256_init(&h) == LLEM_OK) {
+        for (size_t i = 0; i < REPACK_ROWS * row; i++) {
+            src[i] = (unsigned char)(i * 131u + 7u);
+        }
+        kind->repack(src, row, K, REPACK_ROWS, dst);
+        const uint32_t format = CPU_PREPARED_FORMAT;
+        uint8_t digest[SHA256_BYTES];
+        if (sha256_update(&h, &format, sizeof format) == LLEM_OK &&
+            sha256_update(&h, kind->name, strlen(kind->name)) == LLEM_OK &&
+            sha256_update(&h, dst, group) == LLEM_OK && sha256_final(&h, digest) == LLEM_OK) {
+            memcpy(&fp, digest, sizeof fp);
+        }
+        sha256_deinit(&h);
+    }
+    llem_free(src);
+    llem_aligned_free(dst);
+    return fp;
+}
+
+static size_t cpu_weight_plan(struct backend *be, const struct tensor *t, uint64_t *layout)
+{
+    const struct cpu_repack_kind *kind = prepare_kind(ctx_of(be), t);
+    if (!kind) {
+        return 0;
+    }
+    *layout = layout_fingerprint(kind);
+    return *layout ? prepared_bytes(kind, t) : 0;
+}
+
+static enum llem_err cpu_weight_adopt(struct backend *be, struct tensor *t, const void *data,
+                                      size_t bytes, struct llem_errbuf *eb)
+{
+    const struct cpu_repack_kind *kind = prepare_kind(ctx_of(be), t);
+    if (!kind || (uintptr_t)data % LLEM_CPU_ALIGN != 0) { // the kernels load aligned groups
+        return llem_errf(eb, LLEM_EINVAL, "cpu: '%s' cannot adopt prepared bytes at %p", t->name,
+                         data);
+    }
+    struct cpu_repacked *r = llem_calloc(1, sizeof *r);
+    if (!r) {
+        return llem_errf(eb, LLEM_ENOMEM, "cpu: out of memory");
+    }
+    *r = (struct cpu_repacked){.kind = kind, .data = (void *)(uintptr_t)data,
+                               .group_bytes = kind->group_bytes(t->ne[0]), .bytes = bytes,
+                               .borrowed = true};
+    t->extra = r;
+    return LLEM_OK;
+}
+
+static const void *cpu_weight_prepared(const struct tensor *t, size_t *bytes)
+{
+    const struct cpu_repacked *r = cpu_repacked_of(t);
+    *bytes = r->bytes;
+    return r->data;
+}
+
+static enum llem_err cpu_weight_prepare(struct backend *be, struct tensor *t, size_t *bytes,
+                                        struct llem_errbuf *eb)
+{
+    struct cpu_ctx *cx = ctx_of(be);
+    *bytes = 0;
+    const struct cpu_repack_kind *kind = prepare_kind(cx, t);
+    if (!kind) {
         return LLEM_OK;
     }
     // repacking runs only with the AVX2 kernel set, so the kind's AVX2 copy applies
@@ -454,8 +543,8 @@ static enum llem_err cpu_weight_prepare(struct backend *be, struct tensor *t, si
                            .K = t->ne[0], .n_groups = t->ne[1] / REPACK_ROWS,
                            .group_bytes = kind->group_bytes(t->ne[0])};
     struct cpu_repacked *r = llem_calloc(1, sizeof *r);
-    size_t total = 0;
-    if (r && size_mul_ok(j.group_bytes, (size_t)j.n_groups, &total)) {
+    size_t total = prepared_bytes(kind, t);
+    if (r && total > 0) {
         r->data = cpu_big_alloc(cx, total);
     }
     if (!r || !r->data) {
@@ -477,7 +566,9 @@ static void cpu_weight_release(struct backend *be, struct tensor *t)
 {
     struct cpu_repacked *r = t->extra;
     if (r) {
-        cpu_big_free(ctx_of(be), r->data, r->bytes);
+        if (!r->borrowed) {
+            cpu_big_free(ctx_of(be), r->data, r->bytes);
+        }
         llem_free(r);
         t->extra = NULL;
     }
@@ -507,6 +598,9 @@ static const struct backend_ops cpu_ops = {
     .synchronize = NULL, // graph_compute returns when done
     .weight_prepare = cpu_weight_prepare,
     .weight_release = cpu_weight_release,
+    .weight_plan = cpu_weight_plan,
+    .weight_adopt = cpu_weight_adopt,
+    .weight_prepared = cpu_weight_prepared,
     .release = cpu_release,
 };
 

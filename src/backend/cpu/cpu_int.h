@@ -122,9 +122,10 @@ const struct cpu_vec_dot_entry *cpu_vec_dot_table(enum cpu_isa isa);
 struct cpu_repack_kind; // backend/cpu/quant/quant.h
 struct cpu_repacked {
     const struct cpu_repack_kind *kind;
-    void *data;         // 64-byte aligned, owned: groups of 8 rows
+    void *data;         // 64-byte aligned, groups of 8 rows: owned, or adopted (borrowed)
     size_t group_bytes; // bytes of one group
     size_t bytes;       // total
+    bool borrowed;      // weight_adopt's: the caller's memory (a prepared-weights file)
 };
 
 static inline const struct cpu_repacked *cpu_repacked_of(const struct tensor *t)
