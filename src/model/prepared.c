@@ -159,8 +159,7 @@ bool prepared_open(struct model *m, const char *dir, const char *path)
     if (memcmp(h.magic, PREP_MAGIC, 8) != 0 || h.version != PREP_VERSION || h.n_entries != n ||
         h.file_bytes != size || h.src_bytes != want.src_bytes ||
         h.src_mtime_ns != want.src_mtime_ns || h.src_ino != want.src_ino ||
-        h.src_dev != want.src_dev || h.path_len > PATH_MAX ||
-        header_bytes(n, h.path_len) > size) {
+        h.src_dev != want.src_dev || h.path_len > PATH_MAX || header_bytes(n, h.path_len) > size) {
         goto stale;
     }
     for (uint32_t k = 0; k < n; k++) {

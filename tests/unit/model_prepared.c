@@ -63,8 +63,8 @@ static float *run_logits(const struct model *m, int *n_vocab)
 }
 
 struct loaded {
-    bool mapped;          // the weights came from the prepared file
-    uint64_t prepared;    // bytes of prepared copies
+    bool mapped;       // the weights came from the prepared file
+    uint64_t prepared; // bytes of prepared copies
     float *logits;
 };
 
@@ -245,8 +245,12 @@ int main(void)
     }
     snprintf(gguf_path, sizeof gguf_path, "%s/tiny-Q4_K_M.gguf", tmpdir);
     snprintf(prep_dir, sizeof prep_dir, "%s/cache/prepared", tmpdir);
-    struct synth_opts o = {.preset = "tiny", .arch = "llama", .type = "Q4_K_M", .seed = 7,
-                           .n_threads = 2, .gen_vocab = true};
+    struct synth_opts o = {.preset = "tiny",
+                           .arch = "llama",
+                           .type = "Q4_K_M",
+                           .seed = 7,
+                           .n_threads = 2,
+                           .gen_vocab = true};
     struct llem_errbuf eb = {0};
     CHECK_OK(synth_generate(&o, gguf_path, NULL, &eb), &eb);
     RUN_TEST(test_prepared_roundtrip);
