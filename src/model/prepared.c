@@ -11,6 +11,8 @@
 // and every entry matches, in order, the tensor, type, shape, layout fingerprint and size the
 // backend plans for it now; the fingerprint changes with any change to a layout.
 #include <dirent.h>
+#include <errno.h>
+#include <signal.h>
 #include <pthread.h>
 #include <limits.h>
 #include <stdio.h>
@@ -203,8 +205,22 @@ done:
     return ok;
 }
 
+// A writer's temp file (fs_atomic: ".<name>.prep.tmp-<pid>-<n>") whose process is gone: one
+// killed while writing. True when the name says so and no process has that pid.
+static bool orphan_temp(const char *name)
+{
+    const char *t = strstr(name, PREP_SUFFIX ".tmp-");
+    if (name[0] != '.' || !t) {
+        return false;
+    }
+    char *end;
+    long pid = strtol(t + strlen(PREP_SUFFIX ".tmp-"), &end, 10);
+    return pid > 0 && *end == '-' && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
 // Removes <dir>/*.prep files whose GGUF is gone: their names hash paths, so a file whose GGUF
-// was deleted would otherwise stay forever. (A changed GGUF's file is replaced at its next load.)
+// was deleted would otherwise stay forever (a changed GGUF's file is replaced at its next
+// load); and temp files of writers that died.
 static void prune(const char *dir, const char *keep)
 {
     DIR *d = opendir(dir);
@@ -214,6 +230,13 @@ static void prune(const char *dir, const char *keep)
     struct dirent *de;
     char file[PATH_MAX + 64], src[PATH_MAX + 1];
     while ((de = readdir(d))) {
+        if (orphan_temp(de->d_name)) {
+            int w = snprintf(file, sizeof file, "%s/%s", dir, de->d_name);
+            if (w > 0 && (size_t)w < sizeof file) {
+                unlink(file);
+            }
+            continue;
+        }
         size_t len = strlen(de->d_name);
         if (len <= strlen(PREP_SUFFIX) || de->d_name[0] == '.' ||
             strcmp(de->d_name + len - strlen(PREP_SUFFIX), PREP_SUFFIX) != 0) {

@@ -3,7 +3,8 @@
 // prepared folder: the first load repacks and writes the file, the second maps it, and both
 // give logits bit-identical to a load without the folder. A truncated file, a damaged header,
 // a GGUF with a new mtime and an unusable folder each fall back to repacking (the file is then
-// rewritten) without an error; a file whose GGUF is gone is pruned; LLEM_CACHE_DIR="" is off.
+// rewritten) without an error; a file whose GGUF is gone and a dead writer's temp file are
+// pruned; LLEM_CACHE_DIR="" is off.
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,8 +179,11 @@ static void test_prepared_roundtrip(void)
     char orphan[600], other[600];
     snprintf(orphan, sizeof orphan, "%s/0000000000000000.prep", prep_dir);
     snprintf(other, sizeof other, "%s/notes.txt", prep_dir);
-    char cmd[2000];
-    snprintf(cmd, sizeof cmd, "cp %s %s && touch %s", f, orphan, other);
+    char dead_tmp[600], live_tmp[600], cmd[4096];
+    // temp files of writers: pid 2^22 + 1 is above Linux's pid_max, so no process has it
+    snprintf(dead_tmp, sizeof dead_tmp, "%s/.x.prep.tmp-4194305-0", prep_dir);
+    snprintf(live_tmp, sizeof live_tmp, "%s/.x.prep.tmp-%ld-0", prep_dir, (long)getpid());
+    snprintf(cmd, sizeof cmd, "cp %s %s && touch %s %s %s", f, orphan, other, dead_tmp, live_tmp);
     CHECK(system(cmd) == 0);
     // The orphan is f with its GGUF path overwritten by 'z's: a file that does not exist.
     {
@@ -207,6 +211,8 @@ static void test_prepared_roundtrip(void)
     CHECK(!p.mapped);
     CHECK(access(orphan, F_OK) != 0);
     CHECK(access(other, F_OK) == 0);
+    CHECK(access(dead_tmp, F_OK) != 0);
+    CHECK(access(live_tmp, F_OK) == 0);
     CHECK(access(f, F_OK) == 0);
 
     llem_free(plain.logits);
