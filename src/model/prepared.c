@@ -181,14 +181,16 @@ bool prepared_open(struct model *m, const char *dir, const char *path)
     // and fills 2 MiB folios, which decode then streams with one TLB entry per 2 MiB.
     fs_map_advise(&pf->map, 0, size, FS_ADVICE_HUGEPAGE);
     fs_map_advise(&pf->map, 0, size, FS_ADVICE_POPULATE);
+    uint64_t adopted = 0;
     for (uint32_t k = 0; k < n; k++) {
         struct tensor *t = &m->tensors[plan[k].tensor];
         if (backend_weight_adopt(m->be, t, base + plan[k].offset, plan[k].bytes, &eb) != LLEM_OK) {
             release_adopted(m, plan, k);
             goto stale;
         }
-        m->repacked_bytes += plan[k].bytes;
+        adopted += plan[k].bytes;
     }
+    m->repacked_bytes += adopted;
     m->prepared = pf;
     pf = NULL;
     ok = true;
