@@ -1,7 +1,9 @@
 // tests/check.h: the assertion macros every C test uses. Each failed check prints both
 // operands and file:line and counts a failure; TEST_MAIN runs the listed cases and exits
-// non-zero if any check failed. No framework: a test is a plain function.
+// non-zero if any check failed; check_remove_tree cleans up a test's temp folder. No
+// framework: a test is a plain function.
 #pragma once
+#include <ftw.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,6 +11,22 @@
 #include <string.h>
 
 static int check_failures;
+
+static inline int check_remove_entry(const char *path, const struct stat *st, int flag,
+                                     struct FTW *at)
+{
+    (void)st;
+    (void)flag;
+    (void)at;
+    return remove(path);
+}
+
+// Removes a temp folder a test made, with everything in it (links are removed, not followed).
+// Returns 0 on success.
+static inline int check_remove_tree(const char *dir)
+{
+    return nftw(dir, check_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 #define CHECK(cond)                                                                        \
     do {                                                                                   \

@@ -248,21 +248,23 @@ static void prune(const char *dir, const char *keep)
         if (w <= 0 || (size_t)w >= sizeof file || strcmp(file, keep) == 0) {
             continue;
         }
-        FILE *f = fopen(file, "rb");
-        if (!f) {
+        int fd;
+        uint64_t size;
+        struct llem_errbuf eb = {0};
+        if (fs_open_read(file, &fd, &size, &eb) != LLEM_OK) {
             continue;
         }
         struct prep_header h;
         bool gone = false;
-        if (fread(&h, sizeof h, 1, f) == 1 && memcmp(h.magic, PREP_MAGIC, 8) == 0 &&
-            h.path_len > 0 && h.path_len <= PATH_MAX &&
-            fseek(f, (long)(sizeof h + (uint64_t)h.n_entries * sizeof(struct prep_entry)),
-                  SEEK_SET) == 0 &&
-            fread(src, 1, h.path_len, f) == h.path_len) {
+        if (fs_pread_full(fd, &h, sizeof h, 0, &eb) == LLEM_OK &&
+            memcmp(h.magic, PREP_MAGIC, 8) == 0 && h.path_len > 0 && h.path_len <= PATH_MAX &&
+            fs_pread_full(fd, src, h.path_len,
+                          sizeof h + (uint64_t)h.n_entries * sizeof(struct prep_entry),
+                          &eb) == LLEM_OK) {
             src[h.path_len] = '\0';
             gone = access(src, F_OK) != 0;
         }
-        fclose(f);
+        close(fd);
         if (gone) {
             unlink(file);
         }

@@ -127,8 +127,7 @@ static void test_physical_cores(void)
     CHECK_EQ_I64(cpu_physical_cores_from(root, 16), 4);
     CHECK_EQ_I64(cpu_physical_cores_from(root, 2), 2);
     CHECK_EQ_I64(cpu_physical_cores_from("/nonexistent", 4), 0);
-    snprintf(path, sizeof(path), "rm -rf '%s'", root);
-    CHECK(system(path) == 0);
+    CHECK(check_remove_tree(root) == 0);
 
     int n = cpu_physical_cores();
     long online = sysconf(_SC_NPROCESSORS_ONLN);

@@ -180,9 +180,7 @@ int main(void)
     RUN_TEST(test_atomic);
     RUN_TEST(test_reads);
     RUN_TEST(test_mkdir);
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0) {
+    if (check_remove_tree(root) != 0) {
         fprintf(stderr, "cannot remove %s\n", root);
     }
     return TEST_EXIT();

@@ -261,9 +261,7 @@ int main(void)
     CHECK_OK(synth_generate(&o, gguf_path, NULL, &eb), &eb);
     RUN_TEST(test_prepared_roundtrip);
     RUN_TEST(test_default_dir);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0) {
+    if (check_remove_tree(tmpdir) != 0) {
         fprintf(stderr, "could not remove %s\n", tmpdir);
     }
     return TEST_EXIT();

@@ -31,6 +31,7 @@ struct cpu_ctx {
                              // LLEM_CPU_REPACK=0 (A/B)
     bool hugepages;          // big buffers and repacked weights in 2 MiB pages (llem_huge_alloc)
                              // unless LLEM_HUGEPAGES=0 (A/B)
+    uint64_t layouts[CPU_REPACK_KINDS]; // layout_fingerprint of each repack kind (0: unknown)
     // Per-graph tables, rebuilt each compute, grown only for a larger graph (a warm decode
     // allocates nothing): one context per executing node, up to two phases per node.
     struct cpu_op_ctx *node_ctx;
@@ -494,12 +495,15 @@ static uint64_t layout_fingerprint(const struct cpu_repack_kind *kind)
 
 static size_t cpu_weight_plan(struct backend *be, const struct tensor *t, uint64_t *layout)
 {
-    const struct cpu_repack_kind *kind = prepare_kind(ctx_of(be), t);
-    if (!kind) {
-        return 0;
+    const struct cpu_ctx *cx = ctx_of(be);
+    const struct cpu_repack_kind *kind = prepare_kind(cx, t);
+    for (int i = 0; kind && i < CPU_REPACK_KINDS; i++) {
+        if (cpu_repack_kind_at(i) == kind) {
+            *layout = cx->layouts[i];
+            return *layout ? prepared_bytes(kind, t) : 0;
+        }
     }
-    *layout = layout_fingerprint(kind);
-    return *layout ? prepared_bytes(kind, t) : 0;
+    return 0;
 }
 
 static enum llem_err cpu_weight_adopt(struct backend *be, struct tensor *t, const void *data,
@@ -653,6 +657,9 @@ enum llem_err cpu_backend_new(const struct backend_params *p, struct backend **o
     cx->barrier_exec = ex && strcmp(ex, "barrier") == 0;
     cx->repack = isa == CPU_ISA_AVX2 && !p->generic_quant && !env_off("LLEM_CPU_REPACK");
     cx->hugepages = !env_off("LLEM_HUGEPAGES");
+    for (int i = 0; cx->repack && i < CPU_REPACK_KINDS; i++) {
+        cx->layouts[i] = layout_fingerprint(cpu_repack_kind_at(i));
+    }
     cx->n_threads = threadpool_resolve_threads(TP_WORK_COMPUTE, p->n_threads);
     enum llem_err err = threadpool_new(cx->n_threads, 0, &cx->pool);
     if (err != LLEM_OK) {

@@ -93,6 +93,7 @@ struct cpu_repack_kind {
 // The repacked layout for weight type `type`, or NULL when it has none.
 const struct cpu_repack_kind *cpu_repack_kind_of(uint32_t type);
 const struct cpu_repack_kind *cpu_repack_kind_at(int i); // i-th kind, NULL past the last
+enum { CPU_REPACK_KINDS = 3 };                           // how many there are (repack.c)
 
 // Q4_0 -> "q4_0x8". One group (nb = K / 32 blocks) is nb * 128 bytes of codes, then nb * 8 f16
 // scales (block b, row r at [8b + r]), padded to 64 bytes. Block b's codes are 4 chunks of 32

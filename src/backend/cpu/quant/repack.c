@@ -139,6 +139,8 @@ const struct cpu_repack_kind *cpu_repack_kind_of(uint32_t type)
     return NULL;
 }
 
+_Static_assert(sizeof kinds / sizeof kinds[0] == CPU_REPACK_KINDS, "CPU_REPACK_KINDS counts the table");
+
 const struct cpu_repack_kind *cpu_repack_kind_at(int i)
 {
     return i >= 0 && (size_t)i < sizeof kinds / sizeof kinds[0] ? &kinds[i] : NULL;
