@@ -42,6 +42,14 @@ foreach(label unit golden robust backend e2e)
         set_tests_properties(${label}/${stem} PROPERTIES LABELS ${label}
             SKIP_RETURN_CODE 77 ENVIRONMENT "${LLEM_TEST_ENV}"
             WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+        # Scripts that use the build tree's npm folder (e2e-node: one node_modules, and model
+        # files and logs some of them share) never run at the same time under ctest -j.
+        file(READ ${script} body)
+        set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${script})
+        string(FIND "${body}" "e2e-node" uses_npm_folder)
+        if(uses_npm_folder GREATER -1)
+            set_tests_properties(${label}/${stem} PROPERTIES RESOURCE_LOCK e2e-node)
+        endif()
     endforeach()
 endforeach()
 

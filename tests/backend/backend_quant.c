@@ -376,7 +376,7 @@ static void test_vec_dot_tile(void)
 // computed here from the unrepacked rows.
 static void test_repack_q4_0(void)
 {
-    const int sizes[] = {32, 96, 2048};
+    const int sizes[] = {32, 96, 224, 2048}; // 224: a full unit of 4 blocks, then 3
     struct rng r;
     rng_seed(&r, 777);
     const struct type_traits *tr = tensor_traits(GGML_TYPE_Q4_0);

@@ -95,13 +95,32 @@ const struct cpu_repack_kind *cpu_repack_kind_of(uint32_t type);
 const struct cpu_repack_kind *cpu_repack_kind_at(int i); // i-th kind, NULL past the last
 enum { CPU_REPACK_KINDS = 3 };                           // how many there are (repack.c)
 
-// Q4_0 -> "q4_0x8". One group (nb = K / 32 blocks) is nb * 128 bytes of codes, then nb * 8 f16
-// scales (block b, row r at [8b + r]), padded to 64 bytes. Block b's codes are 4 chunks of 32
-// bytes: chunk j holds, for row r at bytes [32j + 4r, 32j + 4r + 4), that row's qs[4j..4j+3]:
-// low nibbles are elements 4j..4j+3, high nibbles 16+4j..19+4j. aux = 8 x each Q8_0 block's
-// code sum. Per row and column, blocks in order: acc = fma((float)isum, d_w * d_y, acc), isum =
-// sum (q - 8) * y exact.
+// Q4_0 -> "q4_0x8". One group (nb = K / 32 blocks) is a run of units of up to 4 blocks; a
+// unit of n blocks is n * 128 bytes of codes, then n * 8 f16 scales (its block i, row r at
+// [8i + r]); the group is padded to 64 bytes. A full unit is 576 bytes, 9 cache lines, so decode
+// reads a group front to back as one stream. (Codes first and all scales after them made a
+// second stream that restarted at every group; one thread streamed 30 % slower:
+// docs/internals/performance.md, session 7.) Block b's codes are 4 chunks of 32 bytes: chunk j
+// holds, for row r at bytes [32j + 4r, 32j + 4r + 4), that row's qs[4j..4j+3]: low nibbles are
+// elements 4j..4j+3, high nibbles 16+4j..19+4j. aux = 8 x each Q8_0 block's code sum. Per row
+// and column, blocks in order: acc = fma((float)isum, d_w * d_y, acc), isum = sum (q - 8) * y
+// exact.
 #define Q4_0X8_CODE_BYTES 128
+#define Q4_0X8_UNIT_BLOCKS 4
+#define Q4_0X8_UNIT_BYTES (Q4_0X8_UNIT_BLOCKS * (Q4_0X8_CODE_BYTES + 16))
+// Byte offsets in a group of nb blocks of block b's codes and of its 8 scales.
+static inline size_t cpu_q4_0x8_codes_at(int64_t b)
+{
+    return (size_t)(b / Q4_0X8_UNIT_BLOCKS) * Q4_0X8_UNIT_BYTES +
+           (size_t)(b % Q4_0X8_UNIT_BLOCKS) * Q4_0X8_CODE_BYTES;
+}
+static inline size_t cpu_q4_0x8_scales_at(int64_t nb, int64_t b)
+{
+    const int64_t first = b - b % Q4_0X8_UNIT_BLOCKS; // the unit's first block
+    const int64_t n = nb - first < Q4_0X8_UNIT_BLOCKS ? nb - first : Q4_0X8_UNIT_BLOCKS;
+    return (size_t)(b / Q4_0X8_UNIT_BLOCKS) * Q4_0X8_UNIT_BYTES + (size_t)n * Q4_0X8_CODE_BYTES +
+           (size_t)(b % Q4_0X8_UNIT_BLOCKS) * 8 * sizeof(uint16_t);
+}
 size_t cpu_q4_0x8_group_bytes(int64_t K);
 void cpu_q4_0x8_repack(const void *src, size_t src_row_stride, int64_t K, int64_t n_rows,
                        void *dst);

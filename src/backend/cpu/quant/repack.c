@@ -23,33 +23,30 @@ void cpu_q4_0x8_repack(const void *src, size_t src_row_stride, int64_t K, int64_
     const int64_t nb = K / QK4_0;
     const size_t group = cpu_q4_0x8_group_bytes(K);
     for (int64_t g = 0; g < n_rows / 8; g++) {
-        uint8_t *codes = (uint8_t *)dst + (size_t)g * group;
-        uint16_t *scales = (uint16_t *)(void *)(codes + (size_t)nb * Q4_0X8_CODE_BYTES);
+        uint8_t *out = (uint8_t *)dst + (size_t)g * group;
         for (int r = 0; r < 8; r++) {
             const struct block_q4_0 *row =
                 (const void *)((const char *)src + (size_t)(g * 8 + r) * src_row_stride);
             for (int64_t b = 0; b < nb; b++) {
-                uint8_t *blk = codes + (size_t)b * Q4_0X8_CODE_BYTES;
+                uint8_t *blk = out + cpu_q4_0x8_codes_at(b);
                 for (int j = 0; j < 4; j++) {
                     memcpy(blk + 32 * j + 4 * r, row[b].qs + 4 * j, 4);
                 }
-                scales[b * 8 + r] = row[b].d;
+                memcpy(out + cpu_q4_0x8_scales_at(nb, b) + 2 * r, &row[b].d, sizeof row[b].d);
             }
         }
         // the padding of the group is never read; zero it so the copy is deterministic
         size_t used = (size_t)nb * (Q4_0X8_CODE_BYTES + 16);
-        memset(codes + used, 0, group - used);
+        memset(out + used, 0, group - used);
     }
 }
 
 void cpu_q4_0x8_unpack_block(const void *group, int64_t K, int r, int64_t b, void *block)
 {
     const int64_t nb = K / QK4_0;
-    const uint8_t *blk = (const uint8_t *)group + (size_t)b * Q4_0X8_CODE_BYTES;
-    const uint16_t *scales = (const uint16_t *)(const void *)((const uint8_t *)group +
-                                                             (size_t)nb * Q4_0X8_CODE_BYTES);
+    const uint8_t *blk = (const uint8_t *)group + cpu_q4_0x8_codes_at(b);
     struct block_q4_0 *x = block;
-    x->d = scales[b * 8 + r];
+    memcpy(&x->d, (const uint8_t *)group + cpu_q4_0x8_scales_at(nb, b) + 2 * r, sizeof x->d);
     for (int j = 0; j < 4; j++) {
         memcpy(x->qs + 4 * j, blk + 32 * j + 4 * r, 4);
     }
@@ -73,13 +70,13 @@ void cpu_gemm_q4_0x8_q8_0_ref(int K, const void *w, const void *const *y,
                               const int16_t *const *ysum8, int nc, float *s)
 {
     const int nb = K / QK4_0;
-    const uint8_t *codes = w;
-    const uint16_t *scales = (const uint16_t *)(const void *)(codes + (size_t)nb * Q4_0X8_CODE_BYTES);
+    const uint8_t *group = w;
     for (int c = 0; c < nc; c++) {
         const struct block_q8_0 *yc = y[c];
         float acc[8] = {0};
         for (int b = 0; b < nb; b++) {
-            const uint8_t *blk = codes + (size_t)b * Q4_0X8_CODE_BYTES;
+            const uint8_t *blk = group + cpu_q4_0x8_codes_at(b);
+            const uint16_t *scales = (const uint16_t *)(const void *)(group + cpu_q4_0x8_scales_at(nb, b));
             const float dy = fp16_to_f32(yc[b].d);
             for (int r = 0; r < 8; r++) {
                 int isum = 0;
@@ -91,7 +88,7 @@ void cpu_gemm_q4_0x8_q8_0_ref(int K, const void *w, const void *const *y,
                     }
                 }
                 isum -= ysum8[c][b];
-                const float dd = fp16_to_f32(scales[b * 8 + r]) * dy;
+                const float dd = fp16_to_f32(scales[r]) * dy;
                 acc[r] = fmaf((float)isum, dd, acc[r]);
             }
         }
