@@ -19,13 +19,17 @@ static inline __m256i bcast4(const void *p)
     return _mm256_set1_epi32(v);
 }
 
-// qa_prefetch_span's loop forced inline and unrolled: left out of line, GCC finds the helper
-// "looping const" (a prefetch is no side effect to it) and deletes the calls.
-static inline __attribute__((always_inline)) void prefetch_block(const uint8_t *rec)
+// Asks for the eighth i of the block record QA_PREFETCH_AHEAD bytes past rec (past a group's
+// end: the next group's). Spread over the record as it is read: the whole record (26 lines)
+// asked for at once streamed 10-20 % slower (docs/internals/performance.md, session 7).
+// Forced inline: out of line, GCC finds a helper of prefetches alone "looping const" and
+// deletes its calls.
+static inline __attribute__((always_inline)) void prefetch_eighth(const uint8_t *rec, int i)
 {
-    #pragma GCC unroll 32
-    for (int off = 0; off < Q6_KX8_BLOCK_BYTES; off += 64) {
-        _mm_prefetch((const char *)rec + QA_PREFETCH_AHEAD + off, _MM_HINT_T0);
+    const char *a = (const char *)rec + QA_PREFETCH_AHEAD + i * (Q6_KX8_BLOCK_BYTES / 8);
+    #pragma GCC unroll 4
+    for (int off = 0; off < Q6_KX8_BLOCK_BYTES / 8 + 63; off += 64) {
+        _mm_prefetch(a + off, _MM_HINT_T0);
     }
 }
 
@@ -50,13 +54,13 @@ static inline __attribute__((always_inline)) void gemm_cols(int nb, const uint8_
     }
     for (int b = 0; b < nb; b++) {
         const uint8_t *rec = base + Q6_KX8_HEAD_BYTES(nb) + (size_t)b * Q6_KX8_BLOCK_BYTES;
-        prefetch_block(rec); // past a group's end: the next group's
         __m256i isum[REPACK_MAX_COLS];
         #pragma GCC unroll 4
         for (int c = 0; c < nc; c++) {
             isum[c] = _mm256_setzero_si256();
         }
         for (int i = 0; i < 8; i++) {
+            prefetch_eighth(rec, i);
             const __m256i sp = _mm256_cvtepi8_epi16(
                 _mm_loadu_si128((const __m128i *)(const void *)(rec + 16 * i)));
             const __m256i sp32 = _mm256_slli_epi16(sp, 5); // |32 * sc| <= 4096
