@@ -111,6 +111,10 @@ void model_free(struct model *m);
 // The prepared-weights folder a program uses by default: fs_cache_dir()/prepared (off, false,
 // when LLEM_CACHE_DIR is set empty or no cache folder is known).
 bool model_default_prepared_dir(char *buf, size_t cap);
+// Removes the prepared-weights files in `dir` whose GGUF no longer exists (and temp files of
+// writers that died). Loads do it after each write; the server calls it when a delete may have
+// removed a GGUF, so `llem rm` frees the copy's disk space at once.
+void model_prepared_prune(const char *dir);
 
 // The architecture table (model/arch_list.h); NULL when the name is unknown.
 const struct llem_arch *model_arch_find(const char *name);

@@ -272,6 +272,13 @@ static void prune(const char *dir, const char *keep)
     closedir(d);
 }
 
+void model_prepared_prune(const char *dir)
+{
+    if (dir && *dir) {
+        prune(dir, "");
+    }
+}
+
 static void store(struct model *m, const char *dir, const char *path)
 {
     char file[PATH_MAX + 64], abs[PATH_MAX];

@@ -4,12 +4,14 @@
 // background thread and stream {"status","digest","total","completed"} lines (or answer one
 // object with "stream": false). Every name and digest is validated by store/ before anything
 // touches the disk; a JSON body with an escaped NUL is refused outright.
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "model/model.h"
 #include "server/server_int.h"
 #include "store/store.h"
 #include "tensor/quantize_file.h"
@@ -138,6 +140,12 @@ enum MHD_Result api_delete(struct srv *s, struct http_req *r)
         e = store_delete(s->store, name, &eb);
         if (e == LLEM_ENOTFOUND) {
             e = llem_errf(&eb, LLEM_ENOTFOUND, "model '%s' not found", name);
+        }
+    }
+    if (e == LLEM_OK) { // the model's GGUF blob may be gone now: so is its prepared copy
+        char prepared[PATH_MAX];
+        if (model_default_prepared_dir(prepared, sizeof prepared)) {
+            model_prepared_prune(prepared);
         }
     }
     res = e == LLEM_OK ? http_reply(r, 200, NULL, "", 0) : reply_store_err(r, e, &eb);

@@ -2,7 +2,7 @@
 # tests/e2e/serve_store.sh: the model-store routes of a real `llem serve` (temp LLEM_MODELS):
 # create (Modelfile form and blobs + files form), list, show, generate through the created name
 # (TEMPLATE, SYSTEM and PARAMETER defaults apply: compared with a raw run of the same text),
-# copy, delete (blob pruned), blobs HEAD/POST (mismatch: 400, nothing stored), the
+# copy, delete (blob pruned, and a Q4_0 model's prepared-weights file), blobs HEAD/POST (mismatch: 400, nothing stored), the
 # path-traversal table against every name/digest endpoint (400, nothing written), an
 # Ollama-layout store made here (listed, shown and run read-only), the npm `ollama` client when
 # serve_e2e.sh has installed it, and a push/pull round trip through the server when
@@ -17,7 +17,7 @@ done
 : "${LLEM:?LLEM must name the llem binary}"
 
 T=$(mktemp -d /tmp/llem-serve-store.XXXXXX)
-export LLEM_MODELS=$T/models OLLAMA_MODELS=$T/ollama
+export LLEM_MODELS=$T/models OLLAMA_MODELS=$T/ollama LLEM_CACHE_DIR=$T/cache
 pid=
 reg_pid=
 cleanup() {
@@ -152,6 +152,20 @@ expect "delete the copy -> 200" 200 "$(code /api/delete '{"model":"storyteller2:
 [ ! -e "$LLEM_MODELS/blobs/sha256-$hh" ] && [ ! -e "$LLEM_MODELS/blobs/sha256-$bh" ] \
     && ok "unreferenced uploaded blobs pruned" || bad "uploaded blobs not pruned"
 [ -e "$LLEM_MODELS/blobs/sha256-$hex" ] && ok "GGUF still referenced by me/fromblob:v1" || bad "GGUF pruned too early"
+
+# ---- a deleted model's prepared weights (the repacked copy a load keeps) go with its GGUF ------
+preps() { find "$LLEM_CACHE_DIR/prepared" -name '*.prep' 2>/dev/null | wc -l; }
+if "$LLEM" gen --preset tiny --arch llama --vocab "$gguf" --type Q4_0 -o "$T/q4.gguf" --quiet; then
+    body=$(jq -cn --arg m "FROM $T/q4.gguf" '{model: "q4", modelfile: $m, stream: false}')
+    expect "create a Q4_0 model" success "$(post /api/create "$body" | jq -r .status)"
+    expect "generate with it, unloading after" 1 "$(gen '{"model":"q4","prompt":"Once","stream":false,"keep_alive":0,"options":{"num_predict":1}}' | jq .eval_count)"
+    for _ in $(seq 1 100); do [ "$(preps)" = 1 ] && break; sleep 0.1; done # written after the load
+    expect "its prepared file was written" 1 "$(preps)"
+    expect "delete it -> 200" 200 "$(code /api/delete '{"model":"q4"}' DELETE)"
+    expect "the prepared file went with its blob" 0 "$(preps)"
+else
+    bad "llem gen of a Q4_0 model failed"
+fi
 
 # ---- the Ollama store, read-only ---------------------------------------------------------------
 expect "Ollama-store model runs (its params apply)" 5 "$(gen '{"model":"tinystory","prompt":"Once","stream":false}' | jq .eval_count)"
