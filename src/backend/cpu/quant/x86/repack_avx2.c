@@ -67,7 +67,7 @@ gemm_cols(int nb, const uint8_t *group, const void *const *vy, const int16_t *co
     for (; b + Q4_0X8_UNIT_BLOCKS <= nb; b += Q4_0X8_UNIT_BLOCKS) {
         const uint8_t *unit = group + cpu_q4_0x8_codes_at(b);
         qa_prefetch_span(unit, Q4_0X8_UNIT_BYTES);
-        const uint16_t *scales = (const uint16_t *)(const void *)(unit + Q4_0X8_UNIT_BLOCKS * Q4_0X8_CODE_BYTES);
+        const uint16_t *scales = (const uint16_t *)(const void *)(group + cpu_q4_0x8_scales_at(nb, b));
 #pragma GCC unroll 4
         for (int i = 0; i < Q4_0X8_UNIT_BLOCKS; i++) {
             gemm_block(unit + i * Q4_0X8_CODE_BYTES, scales + 8 * i, y, ysum8, b + i, nc, acc);

@@ -53,20 +53,6 @@ static inline __attribute__((always_inline)) void unpack6(const uint8_t *p, __m2
     v[1] = _mm256_or_si256(lo1, _mm256_and_si256(h1, m30));
 }
 
-// Asks for quarter p of the super-block QA_PREFETCH_AHEAD bytes past sb (past a group's end:
-// the next group's), one quarter per pair of sub-blocks as they are read. The whole super-block
-// (18 lines) asked for at once streamed 10-20 % slower (docs/internals/performance.md,
-// session 7). Forced inline: out of line, GCC finds a helper of prefetches alone "looping
-// const" and deletes its calls.
-static inline __attribute__((always_inline)) void prefetch_quarter(const uint8_t *sb, int p)
-{
-    const char *a = (const char *)sb + QA_PREFETCH_AHEAD + p * (Q4_KX8_SB_BYTES / 4);
-    #pragma GCC unroll 8
-    for (int off = 0; off < Q4_KX8_SB_BYTES / 4 + 63; off += 64) {
-        _mm_prefetch(a + off, _MM_HINT_T0);
-    }
-}
-
 // nc is a constant at every call site and the column loops are unrolled, so the columns' sums
 // live in registers.
 static inline __attribute__((always_inline)) void
@@ -100,7 +86,11 @@ gemm_cols(int nsb, const uint8_t *w, const void *const *vy, const int nc, float 
             const __m256i sca = _mm256_shuffle_epi8(sc[p / 2], pat(2 * (p % 2)));
             const __m256i scb = _mm256_shuffle_epi8(sc[p / 2], pat(2 * (p % 2) + 1));
             const uint8_t *codes = sb + Q4_KX8_CODES + 256 * p;
-            prefetch_quarter(sb, p);
+            // this quarter of the super-block, 2 KiB ahead (past a group's end: the next
+            // group's), as it is read: the whole super-block (18 lines) asked for at once
+            // streamed 10-20 % slower (docs/internals/performance.md, session 7); +63: a
+            // quarter does not start on a line
+            qa_prefetch_span(sb + p * (Q4_KX8_SB_BYTES / 4), Q4_KX8_SB_BYTES / 4 + 63);
             __m256i sl[REPACK_MAX_COLS], sh[REPACK_MAX_COLS];
             #pragma GCC unroll 8
             for (int k = 0; k < 8; k++) {

@@ -19,20 +19,6 @@ static inline __m256i bcast4(const void *p)
     return _mm256_set1_epi32(v);
 }
 
-// Asks for the eighth i of the block record QA_PREFETCH_AHEAD bytes past rec (past a group's
-// end: the next group's). Spread over the record as it is read: the whole record (26 lines)
-// asked for at once streamed 10-20 % slower (docs/internals/performance.md, session 7).
-// Forced inline: out of line, GCC finds a helper of prefetches alone "looping const" and
-// deletes its calls.
-static inline __attribute__((always_inline)) void prefetch_eighth(const uint8_t *rec, int i)
-{
-    const char *a = (const char *)rec + QA_PREFETCH_AHEAD + i * (Q6_KX8_BLOCK_BYTES / 8);
-    #pragma GCC unroll 4
-    for (int off = 0; off < Q6_KX8_BLOCK_BYTES / 8 + 63; off += 64) {
-        _mm_prefetch(a + off, _MM_HINT_T0);
-    }
-}
-
 // nc is a constant at every call site, so the column loops unroll into registers.
 static inline __attribute__((always_inline)) void gemm_cols(int nb, const uint8_t *base,
                                                             const uint16_t *dhead,
@@ -60,7 +46,11 @@ static inline __attribute__((always_inline)) void gemm_cols(int nb, const uint8_
             isum[c] = _mm256_setzero_si256();
         }
         for (int i = 0; i < 8; i++) {
-            prefetch_eighth(rec, i);
+            // this eighth of the record, 2 KiB ahead (past a group's end: the next group's),
+            // as it is read: the whole record (26 lines) asked for at once streamed 10-20 %
+            // slower (docs/internals/performance.md, session 7); +63: an eighth does not
+            // start on a line
+            qa_prefetch_span(rec + i * (Q6_KX8_BLOCK_BYTES / 8), Q6_KX8_BLOCK_BYTES / 8 + 63);
             const __m256i sp = _mm256_cvtepi8_epi16(
                 _mm_loadu_si128((const __m128i *)(const void *)(rec + 16 * i)));
             const __m256i sp32 = _mm256_slli_epi16(sp, 5); // |32 * sc| <= 4096
